@@ -1,0 +1,1 @@
+"""Plain-Python constants (names, poses, limits) for the MJCF models under models/."""

@@ -1,0 +1,171 @@
+"""Native MuJoCo backend: N worlds stepped in C threads by ``mujoco.rollout``.
+
+The state of all worlds is one float64[N, nstate] array (``mjSTATE_FULLPHYSICS``); each
+control step is one ``Rollout.rollout`` call that advances every world through all physics
+substeps on all cores. Controls, applied wrenches and mocap positions travel in the rollout's
+control vector, so none of them needs a Python loop over worlds.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from robot_rl.envs.backend import Layout
+from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
+from robot_rl_sim.rendering import RendererPool
+
+_STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
+_CONTROL_PARTS = (mujoco.mjtState.mjSTATE_CTRL, mujoco.mjtState.mjSTATE_XFRC_APPLIED,
+                  mujoco.mjtState.mjSTATE_MOCAP_POS)
+
+
+def _parts(model: mujoco.MjModel, spec: int, parts) -> dict[int, slice]:
+    """Slices of each component inside a state vector of ``spec`` (components are stored in bit order)."""
+    slices, start = {}, 0
+    for bit in sorted(int(p) for p in parts):
+        size = mujoco.mj_stateSize(model, bit)
+        slices[bit] = slice(start, start + size)
+        start += size
+    assert start == mujoco.mj_stateSize(model, spec)
+    return slices
+
+
+class NativeBackend:
+    """Implements :class:`robot_rl.envs.backend.Backend` with ``mujoco.rollout`` on the CPU."""
+
+    def __init__(self, scene: str, num_envs: int, device: str | None = None, nthread: int | None = None) -> None:
+        if device not in (None, "cpu"):
+            raise ValueError(f"the native MuJoCo backend runs on the CPU, not {device!r}; "
+                             "use backend='warp' for a GPU")
+        self.model = load_model(scene)
+        self.layout: Layout = build_layout(self.model)
+        self.num_envs = n = num_envs
+        self.device = torch.device("cpu")
+        model = self.model
+
+        self._state_parts = _parts(model, _STATE, [b for b in mujoco.mjtState.__members__.values()
+                                                   if int(b) & int(_STATE) and bin(int(b)).count("1") == 1])
+        self._qpos = self._state_parts[int(mujoco.mjtState.mjSTATE_QPOS)]
+        self._qvel = self._state_parts[int(mujoco.mjtState.mjSTATE_QVEL)]
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        row = np.empty(mujoco.mj_stateSize(model, _STATE))
+        mujoco.mj_getState(model, data, row, _STATE)
+        self._state = np.tile(row, (n, 1))
+        """float64[N, nstate]: the physics state of every world."""
+
+        self._control_spec = int(sum(int(p) for p in _CONTROL_PARTS))
+        parts = _parts(model, self._control_spec, _CONTROL_PARTS)
+        self._ctrl_part = parts[int(mujoco.mjtState.mjSTATE_CTRL)]
+        self._xfrc_part = parts[int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)]
+        self._mocap_part = parts[int(mujoco.mjtState.mjSTATE_MOCAP_POS)]
+        self._control = np.zeros((n, 1, mujoco.mj_stateSize(model, self._control_spec)))
+        self._control[:, 0, self._mocap_part] = data.mocap_pos.reshape(-1)
+        self._sensordata = np.tile(data.sensordata, (n, 1))
+
+        nthread = nthread if nthread is not None else (os.cpu_count() or 1)
+        # A pool only pays off with several worlds per call; one world runs on the caller's thread.
+        self._nthread = nthread if n > 1 else 0
+        self._pool = mujoco.rollout.Rollout(nthread=self._nthread)
+        self._datas = [mujoco.MjData(model) for _ in range(max(1, self._nthread))]
+        self._models = [model] * n
+        self._outputs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._renderers = RendererPool(model)
+        self._refresh()
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def step(self, ctrl: torch.Tensor, substeps: int) -> None:
+        self._control[:, 0, self._ctrl_part] = ctrl.detach().cpu().numpy()
+        state, sensordata = self._rollout(self._state, self._control, substeps)
+        self._state[:] = state
+        self._sensordata[:] = sensordata
+        self._refresh()
+
+    def _rollout(self, initial: np.ndarray, control: np.ndarray, nstep: int,
+                 env_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Advance worlds (all, or ``env_ids``) ``nstep`` steps; return their final state and
+        the sensor values computed during the last step."""
+        n = initial.shape[0]
+        key = nstep if env_ids is None else -nstep
+        buffers = self._outputs.get(key) if env_ids is None else None
+        if buffers is None:
+            buffers = (np.empty((n, nstep, control.shape[2])),
+                       np.empty((n, nstep, self._state.shape[1])),
+                       np.empty((n, nstep, self.model.nsensordata)))
+            if env_ids is None:
+                self._outputs[key] = buffers
+        controls, states, sensors = buffers
+        controls[:] = control  # the same control for every substep
+        models = self._models if env_ids is None else [self._models[i] for i in env_ids]
+        self._pool.rollout(models, self._datas, initial, controls, control_spec=self._control_spec,
+                           skip_checks=True, nstep=nstep, state=states, sensordata=sensors)
+        return states[:, -1], sensors[:, -1]
+
+    def set_state(self, env_ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor,
+                  mocap_pos: torch.Tensor | None = None) -> None:
+        ids = env_ids.cpu().numpy()
+        rows = np.zeros((len(ids), self._state.shape[1]))
+        rows[:, self._qpos] = qpos.cpu().numpy()
+        rows[:, self._qvel] = qvel.cpu().numpy()
+        if mocap_pos is not None:
+            self._control[ids, 0, self._mocap_part] = mocap_pos.reshape(len(ids), -1).cpu().numpy()
+        self._state[ids] = rows
+        # Sensors of a step are computed before it integrates, so one step from the new state
+        # yields the sensor values of exactly that state (the stepped state is discarded).
+        control = self._control[ids].copy()
+        control[:, :, self._ctrl_part] = 0.0
+        _, sensors = self._rollout(rows, control, 1, ids)
+        self._sensordata[ids] = sensors
+        self._refresh()
+
+    def apply_wrench(self, body: str, wrench: torch.Tensor) -> None:
+        b = self.layout.body(body)
+        start = self._xfrc_part.start + 6 * b
+        self._control[:, 0, start:start + 6] = wrench.detach().cpu().numpy()
+
+    # -- randomisation -------------------------------------------------------------------------
+
+    def set_dynamics(self, env_ids: torch.Tensor, mass_scale: torch.Tensor, friction_scale: torch.Tensor,
+                     gain_scale: torch.Tensor, bodies: tuple[str, ...] = ()) -> None:
+        base = self.model
+        if self._models[0] is base and len(set(map(id, self._models))) == 1:
+            self._models = [copy.copy(base) for _ in range(self.num_envs)]
+        body_ids = [self.layout.body(b) for b in bodies] if bodies else slice(None)
+        servos = position_actuators(base)
+        for i, m, f, g in zip(env_ids.tolist(), mass_scale.tolist(), friction_scale.tolist(), gain_scale.tolist()):
+            world = self._models[i]
+            world.body_mass[body_ids] = base.body_mass[body_ids] * m
+            world.body_inertia[body_ids] = base.body_inertia[body_ids] * m
+            world.geom_friction[:, 0] = base.geom_friction[:, 0] * f
+            world.actuator_gainprm[servos, 0] = base.actuator_gainprm[servos, 0] * g
+            world.actuator_biasprm[servos, 1] = base.actuator_biasprm[servos, 1] * g
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        state = torch.from_numpy(self._state)
+        self.qpos = state[:, self._qpos].float()
+        self.qvel = state[:, self._qvel].float()
+        self.sensordata = torch.from_numpy(self._sensordata).float()
+        self.mocap_pos = torch.from_numpy(self._control[:, 0, self._mocap_part]).float().view(self.num_envs, -1, 3)
+
+    def sensor(self, name: str) -> torch.Tensor:
+        """float32[N, dim] of the named sensor."""
+        return self.sensordata[:, self.layout.sensor(name)]
+
+    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        ids = slice(None) if env_ids is None else env_ids.cpu().numpy()
+        mocap = self._control[ids, 0, self._mocap_part].reshape(-1, self.model.nmocap, 3) if self.model.nmocap else None
+        images = self._renderers.render(camera, height, width, self._state[ids][:, self._qpos], mocap)
+        return torch.from_numpy(images)
+
+    def close(self) -> None:
+        self._renderers.close()
+        self._pool.close()
