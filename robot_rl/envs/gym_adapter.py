@@ -41,9 +41,9 @@ class GymEnv(gymnasium.Env):
         self.observation_space = spaces.Dict(groups)
         low, high = env.action_low.cpu().numpy(), env.action_high.cpu().numpy()
         self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
-        control_dt = getattr(getattr(env, "task", None), "config", None)
-        if control_dt is not None:
-            self.metadata = {**self.metadata, "render_fps": round(1 / control_dt.control_dt)}
+        control_dt = getattr(env, "control_dt", None)
+        if control_dt:
+            self.metadata = {**self.metadata, "render_fps": round(1 / control_dt)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

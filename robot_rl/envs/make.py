@@ -6,8 +6,6 @@ import dataclasses
 import importlib
 from typing import Any
 
-import torch
-
 from robot_rl.envs.backend import BACKENDS
 from robot_rl.envs.sim_env import SimVecEnv
 from robot_rl.envs.task import TASKS, Task, TaskConfig
@@ -15,14 +13,17 @@ from robot_rl.envs.task import TASKS, Task, TaskConfig
 _SIM_PACKAGE = "robot_rl_sim"
 
 
+def _missing_simulator(error: ModuleNotFoundError) -> ModuleNotFoundError:
+    return ModuleNotFoundError(f"simulation needs {error.name!r}; install it with: pip install 'robot-rl[sim]'",
+                               name=error.name)
+
+
 def load_simulation() -> None:
     """Import the simulation package, which registers its tasks and backends."""
     try:
         importlib.import_module(_SIM_PACKAGE)
     except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            f"simulation needs {error.name!r}; install it with: pip install 'robot-rl[sim]'"
-        ) from error
+        raise _missing_simulator(error) from error
 
 
 def task_class(name: str) -> type[Task]:
@@ -62,7 +63,10 @@ def make(
         if unknown:
             raise ValueError(f"{task}: unknown config fields {unknown}; valid fields: {', '.join(sorted(names))}")
         config = dataclasses.replace(config, **overrides)
-    sim = BACKENDS.get(backend)(cls.scene, num_envs, device)
+    try:
+        sim = BACKENDS.get(backend)(cls.scene, num_envs, device)
+    except ModuleNotFoundError as error:
+        raise _missing_simulator(error) from error
     return SimVecEnv(cls(config, num_envs, sim.device, sim.layout), sim, seed, image_cameras, image_size)
 
 

@@ -42,7 +42,9 @@ class SimVecEnv:
         self.goal = task.config.goal
         self.image_cameras = tuple(image_cameras)
         self.image_size = image_size
-        self.substeps = max(1, round(task.config.control_dt / backend.layout.timestep))
+        self.control_dt = task.config.control_dt
+        """Seconds between actions."""
+        self.substeps = max(1, round(self.control_dt / backend.layout.timestep))
         self.max_episode_steps = task.max_episode_steps
         self.randomization = task.config.randomization
         self._weights = dict(task.config.reward_weights)

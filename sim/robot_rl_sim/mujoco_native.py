@@ -60,13 +60,24 @@ class NativeBackend:
         self._state = np.tile(row, (n, 1))
         """float64[N, nstate]: the physics state of every world."""
 
-        self._control_spec = int(sum(int(p) for p in _CONTROL_PARTS))
-        parts = _parts(model, self._control_spec, _CONTROL_PARTS)
+        spec = int(sum(int(p) for p in _CONTROL_PARTS))
+        parts = _parts(model, spec, _CONTROL_PARTS)
         self._ctrl_part = parts[int(mujoco.mjtState.mjSTATE_CTRL)]
         self._xfrc_part = parts[int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)]
         self._mocap_part = parts[int(mujoco.mjtState.mjSTATE_MOCAP_POS)]
-        self._control = np.zeros((n, 1, mujoco.mj_stateSize(model, self._control_spec)))
+        self._control = np.zeros((n, 1, mujoco.mj_stateSize(model, spec)))
+        """float64[N, 1, ncontrol]: ctrl, xfrc_applied and mocap_pos of every world."""
         self._control[:, 0, self._mocap_part] = data.mocap_pos.reshape(-1)
+        # The rollout copies every control column into every substep, so it is only sent the
+        # parts in use: wrench columns (6 per body) only while some wrench is non-zero.
+        self._specs = {}
+        for wrenched in (False, True):
+            used = [mujoco.mjtState.mjSTATE_CTRL]
+            used += [mujoco.mjtState.mjSTATE_XFRC_APPLIED] if wrenched else []
+            used += [mujoco.mjtState.mjSTATE_MOCAP_POS] if model.nmocap else []
+            columns = np.concatenate([np.arange(parts[int(p)].start, parts[int(p)].stop) for p in used])
+            self._specs[wrenched] = (int(sum(int(p) for p in used)), columns)
+        self._wrenched = False
         self._sensordata = np.tile(data.sensordata, (n, 1))
 
         nthread = nthread if nthread is not None else (os.cpu_count() or 1)
@@ -93,18 +104,19 @@ class NativeBackend:
         """Advance worlds (all, or ``env_ids``) ``nstep`` steps; return their final state and
         the sensor values computed during the last step."""
         n = initial.shape[0]
-        key = nstep if env_ids is None else -nstep
+        spec, columns = self._specs[self._wrenched]
+        key = (nstep, spec)
         buffers = self._outputs.get(key) if env_ids is None else None
         if buffers is None:
-            buffers = (np.empty((n, nstep, control.shape[2])),
+            buffers = (np.empty((n, nstep, len(columns))),
                        np.empty((n, nstep, self._state.shape[1])),
                        np.empty((n, nstep, self.model.nsensordata)))
             if env_ids is None:
                 self._outputs[key] = buffers
         controls, states, sensors = buffers
-        controls[:] = control  # the same control for every substep
+        controls[:] = control[:, :, columns]  # the same control for every substep
         models = self._models if env_ids is None else [self._models[i] for i in env_ids]
-        self._pool.rollout(models, self._datas, initial, controls, control_spec=self._control_spec,
+        self._pool.rollout(models, self._datas, initial, controls, control_spec=spec,
                            skip_checks=True, nstep=nstep, state=states, sensordata=sensors)
         return states[:, -1], sensors[:, -1]
 
@@ -129,6 +141,7 @@ class NativeBackend:
         b = self.layout.body(body)
         start = self._xfrc_part.start + 6 * b
         self._control[:, 0, start:start + 6] = wrench.detach().cpu().numpy()
+        self._wrenched = bool(self._control[:, 0, self._xfrc_part].any())
 
     # -- randomisation -------------------------------------------------------------------------
 

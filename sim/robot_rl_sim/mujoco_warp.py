@@ -1,0 +1,275 @@
+"""MuJoCo Warp backend: N worlds of one model stepped by MuJoCo Warp kernels, on a GPU or on
+Warp's CPU device.
+
+It follows :mod:`robot_rl_sim.mujoco_native` step for step, so a task sees the same numbers
+from both (see ``tests/sim/test_warp_backend.py``):
+
+- One ``mjw.Data`` with ``nworld = N`` holds every world. Controls, applied wrenches, mocap
+  positions and the physics state are written straight into its arrays through zero-copy torch
+  views; nothing travels through the host.
+- ``step`` zeroes the solver warmstart and runs ``mjw.step`` ``substeps`` times, as each
+  ``mujoco.rollout`` call of the native backend starts from a zero warmstart. On CUDA the
+  substeps are captured once per substep count as a CUDA graph and replayed.
+- ``mjw.step``, like ``mj_step``, evaluates sensors before integrating, so after a control step
+  ``sensordata`` describes the state before the last substep, exactly as on native.
+- ``set_state`` zeroes time, activations, history and plastic state of the reset worlds (native
+  zeroes every part of its state row except qpos/qvel), runs ``mjw.forward`` on all worlds with
+  zero control in the reset ones, and puts back the sensor values of the other worlds.
+  ``mjw.forward`` writes no state (qpos, qvel, warmstart, time), only derived quantities that
+  the next step recomputes anyway.
+- ``set_dynamics`` gives the scaled model fields one row per world (MuJoCo Warp indexes those
+  fields with ``worldid % shape[0]``) instead of copying the ``MjModel`` per world.
+- ``qpos``, ``qvel``, ``sensordata`` and ``mocap_pos`` are fresh copies after every update, like
+  native's, so callers may keep or modify them without touching the simulation.
+
+What differs:
+
+- Physics runs in float32 (native: float64). Trajectories agree to about 1e-5 over a few
+  thousand substeps of the Panda scenes; chaotic contact (a tumbling cube) drifts further.
+- Contacts and constraint rows live in buffers of fixed size, chosen per model by
+  :func:`buffer_sizes`. When a step needs more, MuJoCo Warp prints an overflow warning and
+  drops the excess, where native would have grown its arena; pass larger ``nconmax``/``njmax``.
+- MuJoCo Warp's solver (batched Newton/CG in float32) stops on its own tolerance test, so the
+  constraint forces match native to solver precision, not bit for bit.
+- The first step of each new model compiles kernels (about 20 s on a CPU; cached in
+  ``~/.cache/warp`` afterwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import torch
+import warp as wp
+
+from robot_rl.envs.backend import Layout
+from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
+from robot_rl_sim.rendering import RendererPool
+
+# Warp >= 1.19 replaced ``config.quiet`` with a log level; keep warnings, drop the per-module
+# compile messages (hundreds of lines on the first step).
+wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)
+wp.init()
+
+_MIN_NCONMAX = 48
+_MIN_NJMAX = 64
+
+
+def buffer_sizes(model: mujoco.MjModel) -> tuple[int, int]:
+    """Per-world capacities ``(nconmax, njmax)`` for contacts and constraint rows.
+
+    MuJoCo Warp's own defaults (48, 64) ignore the model. Here every collidable geom on a moving
+    body may carry four contacts (a box resting on a plane) -- broadphase candidate pairs count
+    against the same buffer -- and half of those contacts may be active at once with the widest
+    friction cone of the model, on top of every joint/tendon limit, equality and friction-loss
+    row. For the Panda scenes with a cube this is 96 contacts and 201 rows per world, about
+    twice what a grasp produces; larger buffers cost a little time on the CPU (about 20% going
+    from 64 to 256 rows) and only memory on a GPU.
+    """
+    collides = (model.geom_contype != 0) | (model.geom_conaffinity != 0)
+    moving = model.body_weldid[model.geom_bodyid] != 0
+    nconmax = max(_MIN_NCONMAX, 4 * int(np.count_nonzero(collides & moving)))
+    condims = [int(model.geom_condim[collides].max()) if collides.any() else 1]
+    if model.npair:
+        condims.append(int(model.pair_dim.max()))
+    condim = max(condims)
+    elliptic = model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
+    rows_per_contact = condim if elliptic or condim == 1 else 2 * (condim - 1)
+    other_rows = (
+        int(np.count_nonzero(model.jnt_limited))
+        + int(np.count_nonzero(model.tendon_limited))
+        + int(np.count_nonzero(model.dof_frictionloss > 0))
+        + int(np.count_nonzero(model.tendon_frictionloss > 0))
+        + 6 * model.neq
+    )
+    njmax = max(_MIN_NJMAX, nconmax // 2 * rows_per_contact + other_rows)
+    return nconmax, njmax
+
+
+def _view(array: wp.array) -> torch.Tensor:
+    """Zero-copy torch tensor of a Warp array (vector dtypes become a trailing dimension)."""
+    return wp.to_torch(array, requires_grad=False)
+
+
+class WarpBackend:
+    """Implements :class:`robot_rl.envs.backend.Backend` with MuJoCo Warp."""
+
+    def __init__(
+        self,
+        scene: str,
+        num_envs: int,
+        device: str | None = None,
+        nconmax: int | None = None,
+        njmax: int | None = None,
+    ) -> None:
+        """``nconmax``/``njmax`` override the per-world buffer sizes of :func:`buffer_sizes`."""
+        self.device = _torch_device(device)
+        self._wp_device = wp.get_device(str(self.device))
+        self.model = model = load_model(scene)
+        self.layout: Layout = build_layout(model)
+        self.num_envs = n = num_envs
+
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)  # native starts from qpos0 with forward-computed sensors
+        default_nconmax, default_njmax = buffer_sizes(model)
+        with wp.ScopedDevice(self._wp_device):
+            self._m = mjw.put_model(model)
+            self._d = mjw.put_data(model, data, nworld=n, nconmax=nconmax or default_nconmax,
+                                   njmax=njmax or default_njmax)
+        d = self._d
+        self._qpos, self._qvel = _view(d.qpos), _view(d.qvel)
+        self._act, self._history, self._plastic = _view(d.act), _view(d.history), _view(d.plastic)
+        self._time, self._warmstart = _view(d.time), _view(d.qacc_warmstart)
+        self._ctrl, self._xfrc = _view(d.ctrl), _view(d.xfrc_applied)
+        self._mocap_pos, self._sensordata = _view(d.mocap_pos), _view(d.sensordata)
+
+        self._per_world: dict[str, torch.Tensor] = {}
+        """Model field name -> float32[N, ...] view of its per-world copy (see set_dynamics)."""
+        self._file_values: dict[str, torch.Tensor] = {}
+        """Model field name -> float32[...] its value in the model file."""
+        self._graphs: dict[int, wp.Graph] = {}
+        """substeps -> CUDA graph of that many mjw.step calls."""
+        self._torch_streams: dict[int, wp.Stream] = {}
+        self._renderers = RendererPool(model)
+        self._refresh()
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def step(self, ctrl: torch.Tensor, substeps: int) -> None:
+        self._ctrl.copy_(ctrl.detach())
+        self._warmstart.zero_()  # each native control step is a rollout from a zero warmstart
+        with self._on_device():
+            self._advance(substeps)
+        self._refresh()
+
+    def _advance(self, substeps: int) -> None:
+        if not self._wp_device.is_cuda:
+            for _ in range(substeps):
+                mjw.step(self._m, self._d)
+            return
+        # One graph launch replaces hundreds of kernel launches per control step.
+        graph = self._graphs.get(substeps)
+        if graph is None:
+            with wp.ScopedCapture(device=self._wp_device) as capture:
+                for _ in range(substeps):
+                    mjw.step(self._m, self._d)
+            graph = self._graphs[substeps] = capture.graph
+        wp.capture_launch(graph)
+
+    def set_state(self, env_ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor,
+                  mocap_pos: torch.Tensor | None = None) -> None:
+        ids = env_ids.to(self.device, torch.long)
+        self._qpos[ids] = qpos.to(self._qpos)
+        self._qvel[ids] = qvel.to(self._qvel)
+        if mocap_pos is not None:
+            self._mocap_pos[ids] = mocap_pos.to(self._mocap_pos).reshape(len(ids), -1, 3)
+        for part in (self._time, self._act, self._history, self._plastic, self._ctrl):
+            part[ids] = 0.0  # native computes the new sensors with zero control
+        # Forward dynamics runs on every world; only the reset ones take the new sensor values.
+        reset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        reset[ids] = True
+        kept = self._sensordata.clone()
+        with self._on_device():
+            mjw.forward(self._m, self._d)
+        self._sensordata.copy_(torch.where(reset[:, None], self._sensordata, kept))
+        self._refresh()
+
+    def apply_wrench(self, body: str, wrench: torch.Tensor) -> None:
+        self._xfrc[:, self.layout.body(body)] = wrench.detach().to(self._xfrc)
+
+    # -- randomisation -------------------------------------------------------------------------
+
+    def set_dynamics(self, env_ids: torch.Tensor, mass_scale: torch.Tensor, friction_scale: torch.Tensor,
+                     gain_scale: torch.Tensor, bodies: tuple[str, ...] = ()) -> None:
+        ids = env_ids.to(self.device, torch.long)
+        rows = ids[:, None]
+        mass, friction, gain = (s.to(self.device, torch.float32)[:, None] for s in
+                                (mass_scale, friction_scale, gain_scale))
+        body_ids = [self.layout.body(b) for b in bodies] if bodies else range(self.model.nbody)
+        cols = torch.as_tensor(list(body_ids), dtype=torch.long, device=self.device)
+        servos = torch.as_tensor(position_actuators(self.model), dtype=torch.long, device=self.device)
+
+        self._field("body_mass")[rows, cols] = self._file_values["body_mass"][cols] * mass
+        self._field("body_inertia")[rows, cols] = self._file_values["body_inertia"][cols] * mass[..., None]
+        self._field("geom_friction")[ids, :, 0] = self._file_values["geom_friction"][:, 0] * friction
+        self._field("actuator_gainprm")[rows, servos, 0] = self._file_values["actuator_gainprm"][servos, 0] * gain
+        self._field("actuator_biasprm")[rows, servos, 1] = self._file_values["actuator_biasprm"][servos, 1] * gain
+
+    def _field(self, name: str) -> torch.Tensor:
+        """float32[N, ...] view of model field ``name`` with one row per world.
+
+        The model shares one row among all worlds until a field is first randomised; then the
+        row is replicated N times (kernels read row ``worldid % rows``)."""
+        view = self._per_world.get(name)
+        if view is None:
+            shared = getattr(self._m, name)
+            file_values = _view(shared)[0].clone()
+            # Torch allocates (on its stream, like every other write here); Warp borrows it.
+            view = file_values.expand(self.num_envs, *file_values.shape).contiguous()
+            setattr(self._m, name, wp.from_torch(view, dtype=shared.dtype, requires_grad=False))
+            self._file_values[name] = file_values
+            self._per_world[name] = view
+            self._graphs.clear()  # captured graphs point at the replaced array
+        return view
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        self.qpos = self._qpos.clone()
+        self.qvel = self._qvel.clone()
+        self.sensordata = self._sensordata.clone()
+        self.mocap_pos = self._mocap_pos.clone()
+
+    def sensor(self, name: str) -> torch.Tensor:
+        """float32[N, dim] of the named sensor."""
+        return self.sensordata[:, self.layout.sensor(name)]
+
+    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        ids = slice(None) if env_ids is None else env_ids.to(self.device, torch.long)
+        qpos = self.qpos[ids].cpu().numpy()
+        mocap = self.mocap_pos[ids].cpu().numpy() if self.model.nmocap else None
+        images = self._renderers.render(camera, height, width, qpos, mocap)
+        return torch.from_numpy(images).to(self.device)
+
+    def close(self) -> None:
+        self._renderers.close()
+        self._graphs.clear()
+
+    # -- devices -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _on_device(self) -> Iterator[None]:
+        """Run Warp work on this backend's device, ordered after the torch work queued so far
+        (it wrote the inputs) and before any torch work queued afterwards (it reads the outputs)."""
+        with wp.ScopedDevice(self._wp_device):
+            if not self._wp_device.is_cuda:
+                yield
+                return
+            torch_stream = self._torch_stream()
+            warp_stream = self._wp_device.stream
+            warp_stream.wait_stream(torch_stream)
+            yield
+            torch_stream.wait_stream(warp_stream)
+
+    def _torch_stream(self) -> wp.Stream:
+        """The current torch CUDA stream as a Warp stream (wrappers are cached per stream)."""
+        stream = torch.cuda.current_stream(self.device)
+        wrapped = self._torch_streams.get(stream.cuda_stream)
+        if wrapped is None:
+            wrapped = self._torch_streams[stream.cuda_stream] = wp.stream_from_torch(stream)
+        return wrapped
+
+
+def _torch_device(device: str | None) -> torch.device:
+    """``device`` (``cuda`` when available by default) with an explicit CUDA index, as Warp needs."""
+    resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if resolved.type == "cuda" and resolved.index is None:
+        resolved = torch.device("cuda", torch.cuda.current_device())
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"MuJoCo Warp runs on 'cpu' or 'cuda', not {device!r}")
+    return resolved
+

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+from robot_rl_sim import rendering
+
+
+def test_no_working_renderer_names_what_was_tried_and_how_to_install(monkeypatch) -> None:
+    def broken(name: str):
+        raise OSError(f"cannot load lib for {name}")
+
+    monkeypatch.setattr(rendering.importlib, "import_module", broken)
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    with pytest.raises(rendering.RendererUnavailableError) as error:
+        rendering._gl_context(64, 64)
+    message = str(error.value)
+    assert "tried egl: OSError: cannot load lib for mujoco.egl; osmesa: OSError" in message
+    assert "apt-get install libegl1" in message and "MUJOCO_GL=osmesa" in message
+
+
+def test_unknown_mujoco_gl_value_is_reported(monkeypatch) -> None:
+    monkeypatch.setattr(rendering.importlib, "import_module", lambda name: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setenv("MUJOCO_GL", "glfw")
+    with pytest.raises(rendering.RendererUnavailableError, match="glfw: not an offscreen renderer"):
+        rendering._gl_context(64, 64)
