@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from robot_rl_sim import rendering
 
@@ -22,3 +26,12 @@ def test_unknown_mujoco_gl_value_is_reported(monkeypatch) -> None:
     monkeypatch.setenv("MUJOCO_GL", "glfw")
     with pytest.raises(rendering.RendererUnavailableError, match="glfw: not an offscreen renderer"):
         rendering._gl_context(64, 64)
+
+
+def test_invalid_mujoco_gl_fails_with_a_fix() -> None:
+    env = {**os.environ, "MUJOCO_GL": "vulkan"}
+    result = subprocess.run([sys.executable, "-c", "import robot_rl.envs as e; e.make('panda_reach')"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "MUJOCO_GL='vulkan' is not a renderer MuJoCo knows" in result.stderr
+    assert "MUJOCO_GL=egl" in result.stderr and "apt-get install libosmesa6" in result.stderr
