@@ -1,0 +1,9 @@
+"""Typed launch-file configs."""
+
+from robot_rl.configs.loading import ConfigError, from_dict, load, parse_overrides, to_dict
+from robot_rl.configs.train import BudgetConfig, EnvConfig, LogConfig, PPOConfig, RewardConfig, TrainConfig
+
+__all__ = [
+    "BudgetConfig", "ConfigError", "EnvConfig", "LogConfig", "PPOConfig", "RewardConfig", "TrainConfig",
+    "from_dict", "load", "parse_overrides", "to_dict",
+]

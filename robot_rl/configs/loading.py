@@ -1,0 +1,186 @@
+"""Typed, frozen dataclass configs from YAML files and ``--dotted.key value`` overrides.
+
+Every mistake is reported before anything runs, naming the file, the key and the reason:
+an unknown key (with the valid ones), a value of the wrong type, or a value out of range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A launch file or override that cannot become a config; the message says where and why."""
+
+
+def bounded(default: Any, low: float | None = None, high: float | None = None, *,
+            low_open: bool = False) -> Any:
+    """A dataclass field whose value must lie in [low, high] (or (low, high] with ``low_open``)."""
+    return dataclasses.field(default=default, metadata={"range": (low, high, low_open)})
+
+
+def _check_range(value: Any, field: dataclasses.Field, where: str) -> None:
+    low, high, low_open = field.metadata.get("range", (None, None, False))
+    if value is None or isinstance(value, bool):
+        return
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigError(f"{where}: must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}: must be <= {high}, got {value}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def convert(value: Any, tp: Any, where: str) -> Any:
+    """``value`` (parsed YAML) as type ``tp``; raises ConfigError naming ``where``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return convert(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (tuple, Sequence) or tp is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+            return tuple(convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        return tuple(convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_type, value_type = args or (Any, Any)
+        return {convert(k, key_type, where): convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported config type {_type_name(tp)}")
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    prefix = f"{where}." if where else ""
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(f"unknown key '{prefix}{unknown[0]}'; valid keys here: {', '.join(fields)}")
+    values = {}
+    for name, value in data.items():
+        here = prefix + name
+        values[name] = convert(value, hints[name], here)
+        _check_range(values[name], fields[name], here)
+    return cls(**values)
+
+
+def to_dict(config: Any) -> Any:
+    """A config as plain YAML-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    if isinstance(config, Mapping):
+        return {k: to_dict(v) for k, v in config.items()}
+    return config
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """``["--algo.lr", "3e-4", "--env.num-envs", "128"]`` -> nested ``{"algo": {"lr": 3e-4}, ...}``.
+
+    Keys may use dashes for underscores; values are parsed as YAML scalars/lists.
+    """
+    out: dict[str, Any] = {}
+    items = list(args)
+    i = 0
+    while i < len(items):
+        key = items[i]
+        if not key.startswith("--"):
+            raise ConfigError(f"override {key!r} must look like --section.key VALUE")
+        key = key[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(items):
+                raise ConfigError(f"override --{key} has no value")
+            raw = items[i + 1]
+            i += 2
+        node = out
+        parts = key.replace("-", "_").split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``extra`` into ``base`` (mappings merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Read ``path`` (YAML) into ``cls``, applying command-line ``overrides``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: launch file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        data = merge(data, parse_overrides(overrides))
+        return from_dict(cls, data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

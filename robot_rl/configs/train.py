@@ -1,0 +1,100 @@
+"""The training launch file: ``launch/train/<name>.yaml`` -> :class:`TrainConfig`.
+
+    env:    {task: panda_reach, num_envs: 256}
+    algo:   {lr: 1.0e-3, num_steps: 24}
+    budget: {env_steps: 3_000_000}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from robot_rl.configs.loading import bounded
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    task: str = "panda_reach"
+    """A registered task (``robot-rl tasks``)."""
+    backend: str = "native"
+    """``native`` (MuJoCo on the CPU) or ``warp`` (MuJoCo Warp, GPU when present)."""
+    device: str | None = None
+    """Torch device of the warp backend; the native backend is always on the CPU."""
+    num_envs: int = bounded(256, 1)
+    """Worlds stepped together (per process under torchrun)."""
+    task_overrides: dict[str, Any] = field(default_factory=dict)
+    """Fields of the task's config to replace, e.g. ``{episode_length_s: 4.0}``."""
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weights of the task's named reward terms, replacing the task's defaults where given."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Defaults follow rsl_rl's PPO (5 epochs, 4 mini-batches, clip 0.2, adaptive-KL lr)."""
+
+    num_steps: int = bounded(24, 1)
+    """Steps per world collected before each update."""
+    num_epochs: int = bounded(5, 1)
+    num_minibatches: int = bounded(4, 1)
+    lr: float = bounded(1e-3, 0.0, low_open=True)
+    schedule: Literal["adaptive", "fixed"] = "adaptive"
+    """``adaptive``: divide lr by 1.5 when KL > 2·desired_kl, multiply when KL < desired_kl/2."""
+    desired_kl: float = bounded(0.01, 0.0, low_open=True)
+    lr_min: float = bounded(1e-5, 0.0, low_open=True)
+    lr_max: float = bounded(1e-2, 0.0, low_open=True)
+    gamma: float = bounded(0.99, 0.0, 1.0)
+    lam: float = bounded(0.95, 0.0, 1.0)
+    clip: float = bounded(0.2, 0.0, low_open=True)
+    value_coef: float = bounded(1.0, 0.0)
+    clip_value: bool = True
+    """Clip the value update to ``clip`` around the old value, as in the PPO paper's code."""
+    entropy_coef: float = bounded(0.01, 0.0)
+    max_grad_norm: float = bounded(1.0, 0.0, low_open=True)
+    init_noise_std: float = bounded(1.0, 0.0, low_open=True)
+    actor_hidden: tuple[int, ...] = (256, 128, 64)
+    critic_hidden: tuple[int, ...] = (256, 128, 64)
+    activation: Literal["elu", "relu", "tanh"] = "elu"
+    normalize_obs: bool = True
+    """Running mean/std normalisation of both observation groups (stored with the policy)."""
+    actor_obs: str = "policy"
+    """Observation group the actor reads (what the deployed robot will have)."""
+    critic_obs: str = "privileged"
+    """Observation group the critic reads (simulation-only information allowed)."""
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    env_steps: int = bounded(2_000_000, 1)
+    """Stop after this many environment steps (summed over worlds and processes)."""
+    minutes: float | None = bounded(None, 0.0, low_open=True)
+    """Also stop after this much wall-clock time."""
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    root: str = "runs"
+    """Runs go to ``<root>/<task>/<timestamp>/``."""
+    checkpoint_every: int = bounded(50, 1)
+    """Iterations between checkpoints (one is always written at the end)."""
+    eval_episodes: int = bounded(32, 0)
+    """Episodes of the final evaluation written to ``eval.json`` (0 skips it)."""
+    video: bool = True
+    """Record ``rollout.mp4`` of the trained policy."""
+    video_seconds: float = bounded(8.0, 0.0, low_open=True)
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    algo: PPOConfig = field(default_factory=PPOConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    seed: int = 0

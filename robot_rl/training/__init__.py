@@ -1,0 +1,1 @@
+"""Training runs: the PPO loop, run directories, checkpoints, evaluation, export."""

@@ -1,0 +1,53 @@
+"""``curves.png`` from ``metrics.csv``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+PANELS = (
+    ("episode return", ("episode/return",)),
+    ("success rate", ("episode/success",)),
+    ("reward terms (per episode)", None),  # every episode/reward/* column
+    ("losses", ("loss/surrogate", "loss/value")),
+    ("KL and learning rate", ("train/kl", "train/lr")),
+    ("env steps / s", ("perf/fps",)),
+)
+
+
+def read_metrics(path: Path) -> dict[str, list[float]]:
+    columns: dict[str, list[float]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                columns.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
+    return columns
+
+
+def plot_curves(metrics_csv: Path, out: Path, title: str = "") -> Path:
+    """Six panels against environment steps; returns ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = read_metrics(metrics_csv)
+    x = data.get("env_steps", [])
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, (name, keys) in zip(axes.flat, PANELS):
+        keys = keys or tuple(k for k in data if k.startswith("episode/reward/"))
+        for key in keys:
+            if key in data:
+                ax.plot(x, data[key], label=key.split("/")[-1])
+        ax.set_title(name)
+        ax.set_xlabel("env steps")
+        ax.grid(alpha=0.3)
+        if name.startswith("KL"):
+            ax.set_yscale("log")
+        if len(keys) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out

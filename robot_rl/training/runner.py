@@ -1,0 +1,235 @@
+"""The training loop: collect rollouts, update PPO, log, checkpoint, evaluate, film.
+
+    trainer = Trainer(load(TrainConfig, "launch/train/panda_reach.yaml"))
+    summary = trainer.train()        # writes runs/panda_reach/<timestamp>/
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from robot_rl.algorithms.ppo import PPO
+from robot_rl.configs import TrainConfig
+from robot_rl.envs.vec_env import Obs, VecEnv
+from robot_rl.training import checkpoints
+from robot_rl.training.episodes import EpisodeTracker
+from robot_rl.training.evaluate import evaluate, film
+from robot_rl.training.plots import plot_curves
+
+
+def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = None) -> VecEnv:
+    """The task of a launch file, with its task overrides and reward weights applied."""
+    from robot_rl.envs import make, task_class
+
+    overrides = dict(cfg.env.task_overrides)
+    if cfg.rewards.weights:
+        defaults = dict(task_class(cfg.env.task).config_class().reward_weights)
+        overrides["reward_weights"] = {**defaults, **overrides.get("reward_weights", {}), **cfg.rewards.weights}
+    if "randomization" in overrides and isinstance(overrides["randomization"], dict):
+        from robot_rl.configs import from_dict
+        from robot_rl.envs import Randomization
+
+        overrides["randomization"] = from_dict(Randomization, overrides["randomization"], "env.task_overrides.randomization")
+    return make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
+                device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides)
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """PPO on a :class:`VecEnv` driven by a :class:`TrainConfig`.
+
+    Under ``torchrun`` every process builds its own batch of worlds (seeded by rank) and
+    gradients are averaged; only rank 0 writes the run directory.
+    """
+
+    def __init__(self, cfg: TrainConfig, env: VecEnv | None = None, run_dir: Path | None = None,
+                 resume: Path | None = None, env_factory=build_env) -> None:
+        self.cfg = cfg
+        self.rank, self.world_size = _rank_world()
+        self.env_factory = env_factory
+        self.env = env or env_factory(cfg, seed=cfg.seed + 1000 * self.rank)
+        if self.env.device.type == "cpu":
+            torch.set_num_threads(1)  # small MLP updates are far slower with more threads on few cores
+        torch.manual_seed(cfg.seed + self.rank)
+        a = cfg.algo
+        for group in (a.actor_obs, a.critic_obs):
+            if group not in self.env.obs_dims:
+                raise ValueError(f"algo: observation group {group!r} not produced by the env; "
+                                 f"it has {', '.join(self.env.obs_dims)}")
+        self.dims = {"actor_obs": self.env.obs_dims[a.actor_obs], "critic_obs": self.env.obs_dims[a.critic_obs],
+                     "actions": self.env.action_dim}
+        generator = torch.Generator(device=self.env.device).manual_seed(cfg.seed + self.rank)
+        self.ppo = PPO(a, self.dims["actor_obs"], self.dims["critic_obs"], self.env.action_dim,
+                       self.env.num_envs, self.env.device, generator)
+        self.iteration, self.env_steps = 0, 0
+        if resume is not None:
+            self._restore(checkpoints.latest_checkpoint(resume))
+            run_dir = resume
+        self.run_dir: Path | None = None
+        if self.rank == 0:
+            self.run_dir = run_dir or checkpoints.new_run_dir(cfg)
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            checkpoints.write_config(self.run_dir, cfg)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _restore(self, path: Path) -> None:
+        payload = checkpoints.load_checkpoint(path, self.cfg.env.task, self.dims)
+        self.ppo.model.load_state_dict(payload["model"])
+        self.ppo.optimizer.load_state_dict(payload["optimizer"])
+        self.ppo.lr = payload["lr"]
+        self.iteration, self.env_steps = payload["iteration"], payload["env_steps"]
+
+    def save(self) -> Path | None:
+        if self.run_dir is None:
+            return None
+        return checkpoints.save_checkpoint(
+            self.run_dir / "checkpoints" / f"model_{self.iteration}.pt", task=self.cfg.env.task, dims=self.dims,
+            model=self.ppo.model, optimizer=self.ppo.optimizer, iteration=self.iteration,
+            env_steps=self.env_steps, lr=self.ppo.lr, cfg=self.cfg)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def policy(self, deterministic: bool = True):
+        group = self.cfg.algo.actor_obs
+
+        def act(obs: Obs) -> torch.Tensor:
+            return self.ppo.model.action_mean(obs[group]).clamp(-1.0, 1.0)
+
+        return act
+
+    def train(self) -> dict[str, Any]:
+        cfg, env, ppo = self.cfg, self.env, self.ppo
+        a = cfg.algo
+        steps_per_iteration = a.num_steps * env.num_envs * self.world_size
+        total_iterations = math.ceil(cfg.budget.env_steps / steps_per_iteration)
+        deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
+        tracker = EpisodeTracker(env.num_envs, env.device)
+        bar = self._progress_bar(total_iterations * steps_per_iteration)
+        metrics_file = self.run_dir / "metrics.csv" if self.run_dir else None
+        writer = self._tensorboard()
+        interrupted = False
+        obs, _ = env.reset(seed=cfg.seed + 1000 * self.rank + self.iteration)
+        actions_low, actions_high = env.action_low, env.action_high
+        try:
+            while self.iteration < total_iterations and time.monotonic() < deadline:
+                start = time.perf_counter()
+                for _ in range(a.num_steps):
+                    actions = ppo.act(obs[a.actor_obs], obs[a.critic_obs])
+                    obs, reward, terminated, truncated, info = env.step(
+                        torch.maximum(torch.minimum(actions, actions_high), actions_low))
+                    ppo.record(reward, terminated, truncated, info["final_obs"][a.critic_obs])
+                    tracker.step(reward, terminated | truncated, info)
+                collect_time = time.perf_counter() - start
+                ppo.finish_rollout(obs[a.critic_obs])
+                stats = ppo.update()
+                self.iteration += 1
+                self.env_steps += steps_per_iteration
+                elapsed = time.perf_counter() - start
+                row = {"iteration": self.iteration, "env_steps": self.env_steps, **tracker.summary(),
+                       "loss/surrogate": stats.surrogate, "loss/value": stats.value, "train/entropy": stats.entropy,
+                       "train/kl": stats.kl, "train/lr": stats.lr, "train/action_std": stats.action_std,
+                       "perf/fps": steps_per_iteration / elapsed, "perf/collect_fraction": collect_time / elapsed}
+                self._log(row, metrics_file, writer)
+                if bar is not None:
+                    bar.update(steps_per_iteration)
+                    bar.set_postfix(ret=f"{row.get('episode/return', float('nan')):.2f}",
+                                    success=f"{row.get('episode/success', float('nan')):.2f}",
+                                    fps=f"{row['perf/fps']:.0f}", refresh=False)
+                if self.iteration % cfg.log.checkpoint_every == 0:
+                    self.save()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        checkpoint = self.save()
+        summary: dict[str, Any] = {"run_dir": str(self.run_dir) if self.run_dir else None,
+                                   "iterations": self.iteration, "env_steps": self.env_steps,
+                                   "interrupted": interrupted, "checkpoint": str(checkpoint) if checkpoint else None}
+        if self.run_dir is not None and metrics_file is not None and metrics_file.exists():
+            summary["curves"] = str(plot_curves(metrics_file, self.run_dir / "curves.png", cfg.env.task))
+        if not interrupted and self.rank == 0:
+            summary.update(self.finish())
+        return summary
+
+    def finish(self) -> dict[str, Any]:
+        """Final evaluation (``eval.json``) and video (``rollout.mp4``) in the run directory."""
+        cfg, out = self.cfg, {}
+        if self.run_dir is None:
+            return out
+        policy = self.policy()
+        if cfg.log.eval_episodes > 0:
+            env = self.env_factory(cfg, num_envs=cfg.log.eval_episodes, seed=cfg.seed + 777)
+            max_steps = getattr(env, "max_episode_steps", 1000)
+            result = evaluate(policy, env, cfg.log.eval_episodes, max_steps + 1)
+            (self.run_dir / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
+            out["eval"] = {"success_rate": result.success_rate, "mean_return": result.mean_return}
+            env.close()
+        if cfg.log.video:
+            env = self.env_factory(cfg, num_envs=1, seed=cfg.seed + 999)
+            if hasattr(env, "render"):
+                from robot_rl.utils.video import write_video
+
+                control_dt = getattr(env, "control_dt", 0.05)
+                frames = film(policy, env, max(1, round(cfg.log.video_seconds / control_dt)))
+                out["video"] = str(write_video(self.run_dir / "rollout.mp4", frames, fps=1 / control_dt))
+            env.close()
+        return out
+
+    # -- logging -------------------------------------------------------------------------------
+
+    def _progress_bar(self, total: int):
+        if self.rank != 0 or not self.cfg.log.progress_bar:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=self.env_steps, unit="step", unit_scale=True,
+                    desc=f"{self.cfg.env.task} PPO", dynamic_ncols=True, mininterval=1.0)
+
+    def _tensorboard(self):
+        if self.run_dir is None or not self.cfg.log.tensorboard:
+            return None
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.run_dir))
+
+    def _log(self, row: dict[str, float], metrics_file: Path | None, writer) -> None:
+        if metrics_file is None:
+            return
+        if not hasattr(self, "_columns"):
+            existing = metrics_file.exists() and metrics_file.stat().st_size > 0
+            if existing:
+                with open(metrics_file, newline="") as f:
+                    self._columns = next(csv.reader(f))
+            else:
+                # Episode columns exist from the start although the first episodes end later.
+                task = getattr(self.env, "task", None)
+                terms = [f"episode/reward/{t}" for t in (task.reward_term_names() if task else ())]
+                episode = ["episode/return", "episode/length", "episode/success", *terms]
+                self._columns = list(dict.fromkeys(["iteration", "env_steps", *episode, *row]))
+                with open(metrics_file, "w", newline="") as f:
+                    csv.writer(f).writerow(self._columns)
+        with open(metrics_file, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(c, "") for c in self._columns])
+        if writer is not None:
+            for key, value in row.items():
+                if key not in ("iteration", "env_steps"):
+                    writer.add_scalar(key, value, self.env_steps)
