@@ -157,7 +157,7 @@ class PPO:
                 count += 1
         self.buffer.clear()
         means = {k: v / count for k, v in totals.items()}
-        return UpdateStats(lr=self.lr, action_std=float(self.model.log_std.exp().mean()), **means)
+        return UpdateStats(lr=self.lr, action_std=self.model.log_std.detach().exp().mean().item(), **means)
 
     def _average_gradients(self) -> None:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]

@@ -1,5 +1,8 @@
 """The ``robot-rl`` command.
 
+    robot-rl train launch/train/panda_reach.yaml
+    robot-rl eval runs/panda_reach/<timestamp> --video
+    robot-rl export runs/panda_reach/<timestamp> --out policy.pt
     robot-rl tasks
     robot-rl sim-demo --task panda_reach --video runs/demo/panda_reach.mp4
 """
@@ -12,6 +15,9 @@ import sys
 
 # sub-command -> (module in robot_rl.cli, one-line help)
 COMMANDS = {
+    "train": ("train", "train a policy from a launch file (PPO)"),
+    "eval": ("evaluate", "evaluate a trained run and optionally film it"),
+    "export": ("export", "export a run's policy as one self-contained file"),
     "tasks": ("tasks", "list the registered tasks with their observation and action sizes"),
     "sim-demo": ("sim_demo", "roll out a random or idle policy on a task and write a video"),
 }
@@ -26,9 +32,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separate launch-file overrides (``--section.key VALUE`` or ``--section.key=VALUE``: a
+    dotted name) from ordinary arguments."""
+    plain, overrides = [], []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith("--") and "." in token.split("=", 1)[0]:
+            takes_value = "=" not in token and i + 1 < len(argv)
+            overrides += argv[i:i + 2] if takes_value else [token]
+            i += 2 if takes_value else 1
+        else:
+            plain.append(token)
+            i += 1
+    return plain, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    plain, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(plain)
     module = importlib.import_module(f"robot_rl.cli.{COMMANDS[args.command][0]}")
+    if overrides and not getattr(module, "TAKES_OVERRIDES", False):
+        parser.error(f"{args.command} takes no --section.key overrides: {' '.join(overrides)}")
+    args.overrides = overrides
     try:
         return int(module.run(args) or 0)
     except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, RuntimeError) as error:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import yaml
 
+from robot_rl.algorithms.networks import ActorCritic
 from robot_rl.configs import TrainConfig, from_dict, to_dict
 
 FORMAT = "robot_rl.ppo/1"
@@ -80,3 +81,19 @@ def load_checkpoint(path: Path, task: str | None = None, dims: dict[str, int] | 
         raise CheckpointError(f"{path} has observation/action sizes {payload['dims']}, "
                               f"but this environment has {dims}")
     return payload
+
+
+def restore_model(run_dir: Path, checkpoint: Path | None = None) -> tuple[TrainConfig, ActorCritic, Path]:
+    """The run's config and its actor-critic with the weights of ``checkpoint`` (default: latest)."""
+    cfg = read_config(Path(run_dir))
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(Path(run_dir))
+    payload = load_checkpoint(path, cfg.env.task)
+    a, dims = cfg.algo, payload["dims"]
+    model = ActorCritic(dims["actor_obs"], dims["critic_obs"], dims["actions"], a.actor_hidden, a.critic_hidden,
+                        a.activation, a.init_noise_std, a.normalize_obs)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not match the network in {run_dir}/config.yaml: "
+                              f"{str(error).splitlines()[0]}") from None
+    return cfg, model, path

@@ -1,7 +1,11 @@
-"""A self-contained policy file: TorchScript network plus JSON metadata, no training code needed.
+"""A self-contained policy file: a ``torch.export`` program plus JSON metadata.
 
-    policy, meta = load_policy("policy.pt")
-    action = policy(torch.as_tensor(obs).unsqueeze(0))   # float[1, A] in [-1, 1]
+Loading needs torch only, not the training code:
+
+    program = torch.export.load("policy.pt", extra_files={"robot_rl.json": ""})
+    action = program.module()(obs)                       # float[B, P] -> float[B, A]
+
+or ``policy, meta = load_policy("policy.pt")``.
 """
 
 from __future__ import annotations
@@ -35,22 +39,25 @@ class DeployedPolicy(nn.Module):
 
 def export_policy(model: ActorCritic, out: str | Path, metadata: dict[str, Any], low: torch.Tensor,
                   high: torch.Tensor) -> Path:
-    """Write ``out`` (TorchScript) with ``metadata`` stored inside the archive."""
-    module = DeployedPolicy(model.cpu(), low, high).eval()
-    scripted = torch.jit.script(module)
+    """Write ``out``: the deterministic policy as a ``torch.export`` program (any batch size)
+    with ``metadata`` stored inside the archive."""
+    module = DeployedPolicy(model.cpu(), low, high).eval().requires_grad_(False)
+    example = torch.zeros(2, metadata["observation_dim"])
+    program = torch.export.export(module, (example,), dynamic_shapes={"obs": {0: torch.export.Dim("batch")}})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(scripted, str(out), _extra_files={METADATA: json.dumps(metadata, indent=2)})
+    torch.export.save(program, str(out), extra_files={METADATA: json.dumps(metadata, indent=2)})
     return out
 
 
-def load_policy(path: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
-    """The policy module and its metadata (task, observation and action sizes, control rate...)."""
+def load_policy(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The policy (observation float[B, P] -> action float[B, A]) and its metadata (task,
+    observation and action sizes, control period, task config)."""
     files = {METADATA: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-    except (RuntimeError, ValueError) as error:
+        program = torch.export.load(str(path), extra_files=files)
+    except (RuntimeError, ValueError, OSError) as error:
         raise ValueError(f"{path} is not an exported robot_rl policy: {str(error).splitlines()[0]}") from None
     if not files[METADATA]:
-        raise ValueError(f"{path} is a TorchScript file without robot_rl metadata; export it with `robot-rl export`")
-    return module, json.loads(files[METADATA])
+        raise ValueError(f"{path} has no robot_rl metadata; export it with `robot-rl export`")
+    return program.module(), json.loads(files[METADATA])

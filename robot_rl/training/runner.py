@@ -27,9 +27,19 @@ from robot_rl.training.plots import plot_curves
 
 
 def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = None) -> VecEnv:
-    """The task of a launch file, with its task overrides and reward weights applied."""
-    from robot_rl.envs import make, task_class
+    """The task of a launch file, with its task overrides and reward weights applied.
 
+    ``task: gym:<EnvId>`` is a Gymnasium environment instead (``backend`` and ``device`` are
+    ignored; ``task_overrides`` are keyword arguments of the env's constructor).
+    """
+    from robot_rl.envs import make, task_class
+    from robot_rl.envs.gym_vector import GymVecEnv, gym_id
+
+    if env_id := gym_id(cfg.env.task):
+        if cfg.rewards.weights:
+            raise ValueError(f"rewards.weights: {cfg.env.task} has Gymnasium's fixed reward, without named terms")
+        return GymVecEnv.make(env_id, num_envs=num_envs or cfg.env.num_envs, seed=cfg.seed if seed is None else seed,
+                              **cfg.env.task_overrides)
     overrides = dict(cfg.env.task_overrides)
     if cfg.rewards.weights:
         defaults = dict(task_class(cfg.env.task).config_class().reward_weights)
@@ -41,6 +51,39 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
         overrides["randomization"] = from_dict(Randomization, overrides["randomization"], "env.task_overrides.randomization")
     return make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
                 device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides)
+
+
+def deterministic_policy(model, group: str):
+    """obs -> the actor's mean action on observation group ``group``, clipped to [-1, 1]."""
+
+    def act(obs: Obs) -> torch.Tensor:
+        return model.action_mean(obs[group]).clamp(-1.0, 1.0)
+
+    return act
+
+
+def write_evaluation(cfg: TrainConfig, policy, run_dir: Path, episodes: int, video: bool,
+                     env_factory=build_env, seed: int = 12345) -> dict[str, Any]:
+    """Evaluate ``policy`` on ``episodes`` fresh episodes (``eval.json``) and film world 0
+    (``rollout.mp4``); returns what was written."""
+    out: dict[str, Any] = {}
+    if episodes > 0:
+        env = env_factory(cfg, num_envs=episodes, seed=seed)
+        result = evaluate(policy, env, episodes, getattr(env, "max_episode_steps", 1000) + 1, seed=seed)
+        (run_dir / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
+        out["eval"] = {"success_rate": result.success_rate, "mean_return": result.mean_return,
+                       "std_return": result.std_return, "episodes": episodes}
+        env.close()
+    if video:
+        env = env_factory(cfg, num_envs=1, seed=seed + 1)
+        if hasattr(env, "render"):
+            from robot_rl.utils.video import write_video
+
+            control_dt = getattr(env, "control_dt", 0.05)
+            frames = film(policy, env, max(1, round(cfg.log.video_seconds / control_dt)), seed=seed + 1)
+            out["video"] = str(write_video(run_dir / "rollout.mp4", frames, fps=1 / control_dt))
+        env.close()
+    return out
 
 
 def _rank_world() -> tuple[int, int]:
@@ -104,13 +147,8 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------------
 
-    def policy(self, deterministic: bool = True):
-        group = self.cfg.algo.actor_obs
-
-        def act(obs: Obs) -> torch.Tensor:
-            return self.ppo.model.action_mean(obs[group]).clamp(-1.0, 1.0)
-
-        return act
+    def policy(self):
+        return deterministic_policy(self.ppo.model, self.cfg.algo.actor_obs)
 
     def train(self) -> dict[str, Any]:
         cfg, env, ppo = self.cfg, self.env, self.ppo
@@ -171,27 +209,10 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """Final evaluation (``eval.json``) and video (``rollout.mp4``) in the run directory."""
-        cfg, out = self.cfg, {}
         if self.run_dir is None:
-            return out
-        policy = self.policy()
-        if cfg.log.eval_episodes > 0:
-            env = self.env_factory(cfg, num_envs=cfg.log.eval_episodes, seed=cfg.seed + 777)
-            max_steps = getattr(env, "max_episode_steps", 1000)
-            result = evaluate(policy, env, cfg.log.eval_episodes, max_steps + 1)
-            (self.run_dir / "eval.json").write_text(json.dumps(result.to_json(), indent=2))
-            out["eval"] = {"success_rate": result.success_rate, "mean_return": result.mean_return}
-            env.close()
-        if cfg.log.video:
-            env = self.env_factory(cfg, num_envs=1, seed=cfg.seed + 999)
-            if hasattr(env, "render"):
-                from robot_rl.utils.video import write_video
-
-                control_dt = getattr(env, "control_dt", 0.05)
-                frames = film(policy, env, max(1, round(cfg.log.video_seconds / control_dt)))
-                out["video"] = str(write_video(self.run_dir / "rollout.mp4", frames, fps=1 / control_dt))
-            env.close()
-        return out
+            return {}
+        return write_evaluation(self.cfg, self.policy(), self.run_dir, self.cfg.log.eval_episodes,
+                                self.cfg.log.video, self.env_factory)
 
     # -- logging -------------------------------------------------------------------------------
 

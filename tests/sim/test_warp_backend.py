@@ -3,13 +3,14 @@
 Warp runs on its CPU device here. Both backends are built once per module: compiling the
 Warp kernels takes ~20 s on a cold cache, every later backend of the same model reuses them.
 
-Tolerances: Warp integrates in float32, native in float64 (read out as float32). On the Panda
-reach scene, 200 control steps of 10 substeps with the arm swinging through +-0.6 rad gave at
-most 9.5e-7 in qpos (a few float32 ulps of a 3 rad angle), 6.9e-7 in sensor values and
-2.9e-5 in qvel (joint speeds up to ~2 rad/s; velocities take the solver's float32 round-off
-directly). The limits below are about ten times that, and still a hundred times smaller than
-what a semantic slip produces: sensors read after instead of before the last substep move the
-tip by ~1e-3 m, one substep too many moves the joints by ~1e-3 rad.
+Tolerances: Warp integrates in float32, native in float64 (read out as float32). Measured
+worst cases over these tests (200 control steps of 10 substeps sweeping every joint by up to
+0.6 rad, a 50 N push on the hand, scaled gains and masses): 1.9e-6 in qpos (a few float32 ulps
+of a 3 rad angle), 9.7e-7 in sensor values, 5.7e-5 in qvel (joint speeds reach ~2 rad/s and
+take the solver's float32 round-off directly). The limits below are five times that, and
+still far below what a semantic slip produces in the same sweep: sensors read after instead
+of before the last substep move the tip by up to 9e-3 m, one substep too many moves a joint
+by up to 2e-2 rad.
 """
 
 from __future__ import annotations
@@ -50,14 +51,15 @@ def _home_ctrl(sims: Pair) -> torch.Tensor:
     return torch.tensor(sims[0].model.key_ctrl[0], dtype=torch.float32)
 
 
-def _start(sims: Pair, seed: int = 0) -> None:
-    """Put both backends into the same state: near home, one joint configuration per world,
-    fingers half open, no wrenches, dynamics of the model file."""
+def _start(sims: Pair, spread: float = 0.2, seed: int = 0) -> None:
+    """Put both backends into the same state: arm joints within ``spread`` (radians) of home,
+    a different configuration per world, fingers half open, no wrenches, dynamics of the
+    model file."""
     native, _ = sims
     layout = native.layout
     generator = torch.Generator().manual_seed(seed)
     qpos = torch.tensor(native.model.key_qpos[0], dtype=torch.float32).repeat(N, 1)
-    qpos[:, :7] += 0.2 * (torch.rand(N, 7, generator=generator) - 0.5)
+    qpos[:, :7] += spread * (torch.rand(N, 7, generator=generator) - 0.5)
     qpos[:, 7:] = 0.02
     ids, ones = torch.arange(N), torch.ones(N)
     for sim in sims:
@@ -116,18 +118,19 @@ def test_trajectories_match_native(pair: Pair) -> None:
 
 
 def test_apply_wrench_acts_like_native(pair: Pair) -> None:
-    _start(pair)
+    _start(pair, spread=0.0)  # identical worlds: only the wrench tells them apart
     hold = _home_ctrl(pair).repeat(N, 1)
+    start = pair[1].sensor("ee_pos").clone()
     wrench = torch.zeros(N, 6)
-    wrench[:, 0] = torch.linspace(-30.0, 30.0, N)  # force along x, N
-    wrench[:, 5] = torch.linspace(3.0, -3.0, N)  # torque about z, N m: swapped halves would show
+    wrench[:, 0] = torch.linspace(-50.0, 50.0, N)  # force along x, N
+    wrench[:, 5] = torch.linspace(5.0, -5.0, N)  # torque about z, N m: swapped halves would show
     for sim in pair:
         sim.apply_wrench("hand", wrench)
     for _ in range(20):
         _step_both(pair, hold)
     _assert_same_state(pair)
-    pushed = pair[1].sensor("ee_pos")[:, 0]
-    assert pushed[-1] - pushed[0] > 0.02  # the push moved the hand against the servos
+    pushed = pair[1].sensor("ee_pos")[:, 0] - start[:, 0]
+    assert pushed[-1] - pushed[0] > 1e-3, pushed  # the stiff servos give way: 2.4 mm between +-50 N
 
     for sim in pair:
         sim.apply_wrench("hand", torch.zeros(N, 6))  # wrenches persist until replaced
@@ -197,7 +200,15 @@ def test_render_matches_native(pair: Pair) -> None:
 
 def test_panda_reach_env_matches_native() -> None:
     """Same seed, same actions: same observations and rewards, through an automatic reset
-    (episodes are 100 steps)."""
+    (episodes are 100 steps). The tip travels up to 0.9 m; observations and rewards stayed
+    within 3.7e-6 of native.
+
+    The actions stay moderate on purpose: the task feeds measured joint angles back into its
+    targets, so a discrete event that float32 round-off can tip one way or the other -- a
+    contact or joint limit starting a substep earlier, a servo's force reaching its
+    forcerange (which drops it from the implicit damping) -- leaves a lasting offset of
+    ~1e-4 rad. Full-scale sine actions hit such events after a few steps.
+    """
     envs = [make("panda_reach", num_envs=N, backend="native"),
             make("panda_reach", num_envs=N, backend="warp", device="cpu")]
     (native_obs, _), (warp_obs, _) = (env.reset(seed=0) for env in envs)
@@ -205,10 +216,10 @@ def test_panda_reach_env_matches_native() -> None:
     phase = torch.arange(N, dtype=torch.float32)[:, None] + torch.arange(envs[0].action_dim)[None]
     worst_obs = worst_reward = 0.0
     for k in range(200):
-        actions = torch.sin(0.07 * k + phase)
+        actions = 0.5 * torch.sin(0.07 * k + phase)
         (native_obs, native_reward, *_), (warp_obs, warp_reward, *_) = (env.step(actions) for env in envs)
         worst_obs = max(worst_obs, _max_diff(warp_obs["policy"], native_obs["policy"]))
         worst_reward = max(worst_reward, _max_diff(warp_reward, native_reward))
     for env in envs:
         env.close()
-    assert worst_obs < 1e-4 and worst_reward < 1e-4, (worst_obs, worst_reward)
+    assert worst_obs < 3e-5 and worst_reward < 3e-5, (worst_obs, worst_reward)

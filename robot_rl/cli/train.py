@@ -1,0 +1,90 @@
+"""``robot-rl train``: train a policy from a launch file.
+
+    robot-rl train launch/train/panda_reach.yaml
+    robot-rl train launch/train/panda_reach.yaml --algo.lr 3e-4 --env.num-envs 64 --budget.minutes 5
+    robot-rl train --resume runs/panda_reach/2026-01-01_12-00-00 --budget.env-steps 2000000
+    torchrun --nproc-per-node 2 -m robot_rl.cli.main train launch/train/panda_reach.yaml
+
+Overrides are ``--section.key value`` pairs naming fields of the launch file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+TAKES_OVERRIDES = True
+"""Arguments argparse does not know are launch-file overrides (``--section.key value``)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("launch", nargs="?", help="launch file (launch/train/*.yaml)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    parser.epilog = "Any other --section.key VALUE pair overrides the launch file, e.g. --algo.lr 3e-4."
+
+
+def load_config(args: argparse.Namespace):
+    import gymnasium
+
+    from robot_rl.configs import ConfigError, TrainConfig, from_dict, load, parse_overrides, to_dict
+    from robot_rl.configs.loading import merge
+    from robot_rl.envs import task_class
+    from robot_rl.envs.gym_vector import gym_id
+    from robot_rl.training.checkpoints import read_config
+
+    if args.resume:
+        base = to_dict(read_config(Path(args.resume)))
+        try:
+            cfg = from_dict(TrainConfig, merge(base, parse_overrides(args.overrides)))
+        except ConfigError as error:
+            raise ConfigError(f"{args.resume}/config.yaml: {error}") from None
+        source = f"{args.resume}/config.yaml"
+    elif args.launch:
+        cfg, source = load(TrainConfig, args.launch, args.overrides), args.launch
+    else:
+        raise ConfigError("give a launch file (e.g. launch/train/panda_reach.yaml) or --resume RUN_DIR")
+    try:
+        if env_id := gym_id(cfg.env.task):
+            gymnasium.spec(env_id)
+        else:
+            task_class(cfg.env.task)
+    except (KeyError, gymnasium.error.Error) as error:
+        raise ConfigError(f"{source}: env.task: {error}") from None
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from robot_rl.training.runner import Trainer
+
+    cfg = load_config(args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if cfg.env.device and cfg.env.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+    try:
+        trainer = Trainer(cfg, resume=Path(args.resume) if args.resume else None)
+        summary = trainer.train()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.rank != 0:
+        return 0
+    run_dir = summary["run_dir"]
+    print(f"run directory: {run_dir}")
+    print(f"  checkpoint:  {summary['checkpoint']}")
+    if "curves" in summary:
+        print(f"  curves:      {summary['curves']}")
+    if "eval" in summary:
+        e = summary["eval"]
+        print(f"  evaluation:  {run_dir}/eval.json (success rate {e['success_rate']:.2f}, "
+              f"mean return {e['mean_return']:.1f})")
+    if "video" in summary:
+        print(f"  video:       {summary['video']}")
+    if summary["interrupted"]:
+        print(f"interrupted: saved the checkpoint; continue with: robot-rl train --resume {run_dir}", file=sys.stderr)
+        return 130
+    return 0
