@@ -1,4 +1,4 @@
-# Quick start:  make train   (sets up .venv on first use, then runs the main job)
+# Quick start:  make train   (sets up .venv on first use, then trains panda_reach with PPO)
 #               make test    (sets up .venv on first use, then runs the tests)
 PYTHON ?= python3
 VENV := .venv
@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(BIN)/robot-rl sim-demo --task panda_reach --video runs/demo/panda_reach.mp4
+	$(BIN)/robot-rl train launch/train/panda_reach.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not gpu"
 
 lint: $(STAMP)
 	$(BIN)/ruff check robot_rl sim tests benchmarks

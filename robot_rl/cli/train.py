@@ -57,12 +57,15 @@ def load_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     import torch.distributed as dist
 
     from robot_rl.training.runner import Trainer
 
     cfg = load_config(args)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():  # one GPU per process: "cuda" then means this process's GPU
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         backend = "nccl" if cfg.env.device and cfg.env.device.startswith("cuda") else "gloo"
         dist.init_process_group(backend)
     try:

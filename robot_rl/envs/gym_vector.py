@@ -51,7 +51,8 @@ class GymVecEnv:
         if not isinstance(act, spaces.Box) or len(act.shape) != 1:
             raise ValueError(f"{name}: GymVecEnv needs a flat continuous (Box) action space, got {act}")
         if not (np.isfinite(act.low).all() and np.isfinite(act.high).all()):
-            raise ValueError(f"{name}: GymVecEnv rescales actions onto finite bounds, got low={act.low}, high={act.high}")
+            raise ValueError(f"{name}: GymVecEnv rescales actions onto finite bounds, "
+                             f"got low={act.low}, high={act.high}")
         if not isinstance(obs, spaces.Box) or len(obs.shape) != 1:
             raise ValueError(f"{name}: GymVecEnv needs a flat Box observation space, got {obs} "
                              "(flatten it, e.g. with gymnasium.wrappers.FlattenObservation)")

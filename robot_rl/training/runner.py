@@ -150,7 +150,10 @@ class Trainer:
     def policy(self):
         return deterministic_policy(self.ppo.model, self.cfg.algo.actor_obs)
 
-    def train(self) -> dict[str, Any]:
+    def train(self, callback=None) -> dict[str, Any]:
+        """Train until the budget is spent. ``callback(trainer, row)`` runs after every
+        iteration with its metrics; returning True stops training early (under torch.distributed,
+        on every rank once any rank's callback returns True: ``row`` holds that rank's episodes)."""
         cfg, env, ppo = self.cfg, self.env, self.ppo
         a = cfg.algo
         steps_per_iteration = a.num_steps * env.num_envs * self.world_size
@@ -160,11 +163,11 @@ class Trainer:
         bar = self._progress_bar(total_iterations * steps_per_iteration)
         metrics_file = self.run_dir / "metrics.csv" if self.run_dir else None
         writer = self._tensorboard()
-        interrupted = False
+        interrupted = stop = False
         obs, _ = env.reset(seed=cfg.seed + 1000 * self.rank + self.iteration)
         actions_low, actions_high = env.action_low, env.action_high
         try:
-            while self.iteration < total_iterations and time.monotonic() < deadline:
+            while self._keep_going(deadline, stop):
                 start = time.perf_counter()
                 for _ in range(a.num_steps):
                     actions = ppo.act(obs[a.actor_obs], obs[a.critic_obs])
@@ -190,6 +193,7 @@ class Trainer:
                                     fps=f"{row['perf/fps']:.0f}", refresh=False)
                 if self.iteration % cfg.log.checkpoint_every == 0:
                     self.save()
+                stop = callback is not None and bool(callback(self, row))
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -206,6 +210,19 @@ class Trainer:
         if not interrupted and self.rank == 0:
             summary.update(self.finish())
         return summary
+
+    def _keep_going(self, deadline: float, stop: bool) -> bool:
+        """Whether to run another iteration. Counted in env steps, not iterations, so a run
+        resumed with another number of processes or worlds still stops at its budget. Under
+        torch.distributed the ranks must agree, else one waits forever in the next collective
+        while the other has stopped: stop when any rank's clock says the time is up or any
+        rank's callback asked to stop."""
+        go = not stop and self.env_steps < self.cfg.budget.env_steps and time.monotonic() < deadline
+        if self.world_size > 1:
+            flag = torch.tensor(float(go), device=self.env.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            go = bool(flag.item())
+        return go
 
     def finish(self) -> dict[str, Any]:
         """Final evaluation (``eval.json``) and video (``rollout.mp4``) in the run directory."""

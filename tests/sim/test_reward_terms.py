@@ -71,9 +71,9 @@ def test_panda_push_terms_and_termination() -> None:
     # push = 1 - tanh(1.41421) = 0.111615, 1 - tanh(0.67082) = 0.414481
     torch.testing.assert_close(terms["push"], torch.tensor([0.111615, 0.414481]), atol=1e-4, rtol=0)
     assert task.success(sim).tolist() == [False, False]
-    # Tip at home, cube centre at (0.5, 0, 0.025): reach = 1 - tanh(|tip - cube| / 0.1).
+    # Tip at home, cube centre at (0.5, 0, 0.025): reach = 1 - tanh(|tip - cube| / 0.25).
     tip = sim.sensor("ee_pos")[0]
-    expected = 1 - math.tanh(math.dist(tip.tolist(), [0.5, 0.0, panda.CUBE_HALF]) / 0.1)
+    expected = 1 - math.tanh(math.dist(tip.tolist(), [0.5, 0.0, panda.CUBE_HALF]) / 0.25)
     assert terms["reach"][0].item() == pytest.approx(expected, abs=1e-5)
 
     # Cube moved to within 0.02 m of world 0's target: success; cube off the table: terminated.

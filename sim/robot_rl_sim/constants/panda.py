@@ -27,6 +27,11 @@ GRIPPER_CLOSED = 0.0
 HOME_QPOS: tuple[float, ...] = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, GRIPPER_OPEN)
 HOME_TCP = (0.307, 0.0, 0.487)  # ee_site world position at HOME_QPOS (m)
 
+# Arm joints with the gripper pointing down 12 cm above the table at (0.45, 0): where tabletop
+# tasks start, so exploration begins near the objects (solved by damped least squares IK).
+TABLE_READY_QPOS: tuple[float, ...] = (0.0, 0.1125, 0.0, -2.5686, 0.0, 2.6811, 0.7854)
+TABLE_READY_TCP = (0.45, 0.0, 0.12)
+
 # Arm joint limits (rad), joint1..joint7.
 JOINT_LOWER: tuple[float, ...] = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
 JOINT_UPPER: tuple[float, ...] = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)

@@ -37,8 +37,10 @@ class PandaConfig(TaskConfig):
     episode_length_s: float = 5.0
     action_scale: float = 0.1
     """Largest change of a joint's position target per control step, in radians."""
+    initial_arm: tuple[float, ...] = panda.HOME_QPOS[:7]
+    """Arm joint angles (radians) episodes start from, before noise."""
     joint_noise: float = 0.1
-    """Initial arm joints are the home pose plus uniform noise of this size (radians)."""
+    """Initial arm joints are ``initial_arm`` plus uniform noise of this size (radians)."""
 
 
 class PandaTask(Task):
@@ -61,6 +63,7 @@ class PandaTask(Task):
         self._low = torch.tensor(panda.JOINT_LOWER, device=device)
         self._high = torch.tensor(panda.JOINT_UPPER, device=device)
         self.home = torch.tensor(panda.HOME_QPOS[:7], device=device)
+        self._initial_arm = torch.tensor(config.initial_arm, device=device)
 
     def arm_qpos(self, sim: Backend) -> torch.Tensor:
         """float32[N, 7]"""
@@ -78,11 +81,11 @@ class PandaTask(Task):
         return ctrl
 
     def reset_arm(self, env_ids: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """qpos float32[n, nq] with the arm near home and the gripper open (other joints zero),
-        and qvel float32[n, nv] zeros."""
+        """qpos float32[n, nq] with the arm near ``config.initial_arm`` and the gripper open
+        (other joints zero), and qvel float32[n, nv] zeros."""
         n, noise = len(env_ids), self.config.joint_noise
         qpos = torch.zeros(n, self.layout.nq, device=self.device)
-        arm = self.home + uniform(-noise, noise, (n, 7), generator, self.device)
+        arm = self._initial_arm + uniform(-noise, noise, (n, 7), generator, self.device)
         qpos[:, self._arm_q] = torch.maximum(torch.minimum(arm, self._high), self._low)
         qpos[:, self._fingers] = panda.GRIPPER_OPEN
         return qpos, torch.zeros(n, self.layout.nv, device=self.device)

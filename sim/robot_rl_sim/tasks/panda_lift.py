@@ -21,11 +21,15 @@ class PandaLiftConfig(PandaConfig):
     reward_weights: dict[str, float] = field(default_factory=lambda: {
         "reach": 1.0, "grasp": 0.25, "lift": 2.0, "goal": 2.0, "success": 1.0, "action_rate": 0.01,
     })
+    initial_arm: tuple[float, ...] = panda.TABLE_READY_QPOS
     cube_low: tuple[float, float] = (0.4, -0.15)
     cube_high: tuple[float, float] = (0.6, 0.15)
     target_height: tuple[float, float] = (0.15, 0.3)
     """Range of the target's height above the table (metres); it is above the cube's start."""
     success_distance: float = 0.05
+    reach_scale: float = 0.25
+    """Width of the tip-to-cube kernel 1 - tanh(d / scale): wide enough to pull the tip down
+    from its home pose half a metre away."""
     grasp_force: float = 0.5
     """A finger pad touches the cube when its contact force exceeds this (newtons)."""
 
@@ -85,7 +89,7 @@ class PandaLift(PandaTask):
         lifted = (self.cube.position(sim)[:, 2] > _REST_Z + 0.02).float()
         d = self.cube_to_target(sim)
         return {
-            "reach": tanh_kernel(self.tip_to_cube(sim), 0.1),
+            "reach": tanh_kernel(self.tip_to_cube(sim), self.config.reach_scale),
             "grasp": grasped,
             "lift": self.lift_fraction(sim),
             "goal": lifted * tanh_kernel(d, 0.1),

@@ -20,12 +20,16 @@ class PandaPushConfig(PandaConfig):
     reward_weights: dict[str, float] = field(default_factory=lambda: {
         "reach": 0.5, "push": 1.0, "distance": 1.0, "success": 1.0, "action_rate": 0.01,
     })
+    initial_arm: tuple[float, ...] = panda.TABLE_READY_QPOS
     cube_low: tuple[float, float] = (0.4, -0.15)
     """Lower corner of the area the cube starts in (x, y metres)."""
     cube_high: tuple[float, float] = (0.6, 0.15)
     target_distance: tuple[float, float] = (0.1, 0.2)
     """The target is this far (range, metres) from the cube's start, in a random direction."""
     success_distance: float = 0.05
+    reach_scale: float = 0.25
+    """Width of the tip-to-cube kernel 1 - tanh(d / scale): wide enough to pull the tip down
+    from its home pose half a metre away."""
 
 
 @register_task("panda_push")
@@ -76,7 +80,7 @@ class PandaPush(PandaTask):
         tip_to_cube = torch.linalg.norm(self.cube.position(sim) - sim.sensor("ee_pos"), dim=1)
         d = self.cube_to_target(sim)
         return {
-            "reach": tanh_kernel(tip_to_cube, 0.1),
+            "reach": tanh_kernel(tip_to_cube, self.config.reach_scale),
             "push": tanh_kernel(d, 0.1),
             "distance": -d,
             "success": (d < self.config.success_distance).float(),
