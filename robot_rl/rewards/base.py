@@ -1,0 +1,64 @@
+"""The reward-module protocol, its registry, and what every module returns.
+
+A reward module scores batches of camera images and/or state vectors against a goal:
+
+    out = module.score(images=uint8[B, V, H, W, 3], state=None, goal="the cube is on the target")
+    out.reward                         # float32[B]
+    out.progress, out.done             # float32[B] in [0, 1] and bool[B], when the module has them
+
+Preference-style modules also compare two observations:
+
+    p = module.score_pairs(a_images, b_images, goal)   # float32[B]: P(b is closer to the goal than a)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from robot_rl.registry import Registry
+
+
+@dataclass
+class RewardOutput:
+    reward: torch.Tensor
+    """float32[B]: higher is closer to the goal."""
+    progress: torch.Tensor | None = None
+    """float32[B] in [0, 1], when the module estimates task progress."""
+    done: torch.Tensor | None = None
+    """bool[B], when the module predicts success."""
+
+
+@runtime_checkable
+class RewardModule(Protocol):
+    """Scores observations against a goal. ``images`` are uint8[B, V, H, W, 3] (V camera
+    views), ``state`` float32[B, D]; a module says which it needs."""
+
+    uses_images: bool
+    uses_state: bool
+
+    def score(self, images: torch.Tensor | None, state: torch.Tensor | None, goal: str) -> RewardOutput: ...
+
+
+@runtime_checkable
+class PairwiseRewardModule(RewardModule, Protocol):
+    def score_pairs(self, a: torch.Tensor, b: torch.Tensor, goal: str) -> torch.Tensor:
+        """float32[B]: probability that observation ``b`` is closer to the goal than ``a``;
+        a and b are uint8[B, V, H, W, 3]."""
+        ...
+
+
+REWARDS: Registry[Callable[..., RewardModule]] = Registry("reward module")
+"""Name -> factory ``(**options) -> RewardModule``; launch files select modules by name."""
+
+
+def check_images(images: torch.Tensor | None, module: str) -> torch.Tensor:
+    """Validate a batch of images uint8[B, V, H, W, 3]; returns it."""
+    if images is None:
+        raise ValueError(f"{module} scores camera images; pass images=uint8[B, V, H, W, 3]")
+    if images.dtype != torch.uint8 or images.ndim != 5 or images.shape[-1] != 3:
+        raise ValueError(f"{module}: images must be uint8[B, V, H, W, 3], got {images.dtype}{list(images.shape)}")
+    return images
