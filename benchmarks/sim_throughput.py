@@ -1,10 +1,11 @@
 """Simulation throughput: the VecEnv against a raw ``mujoco.rollout`` loop, plus rendering.
 
 For each task and batch size N, measures env-steps/s (control steps × worlds per second) of
-``robot_rl.envs.make(task, N)`` stepping random actions, and of a bare loop that advances the
-same model the same number of physics substeps per control step with ``mujoco.rollout`` and
-nothing else; prints both and their ratio (the VecEnv's overhead for observations, rewards,
-resets and tensor conversion). Then render frames/s at 84×84 and 224×224.
+``robot_rl.envs.make(task, N)`` stepping random actions, and of a bare ``mujoco.rollout`` loop
+over the same model that replays the controls the VecEnv sent, from the same starting state,
+with the same physics substeps per control step and nothing else; prints both and their ratio
+(the VecEnv's overhead for observations, rewards, resets and tensor conversion). Then render
+frames/s at 84×84 and 224×224.
 
     python benchmarks/sim_throughput.py
     python benchmarks/sim_throughput.py --tasks panda_reach --num-envs 256 1024 --repeats 5
@@ -27,54 +28,45 @@ import torch
 from robot_rl.envs import make, task_names
 
 
-def time_loop(step, min_seconds: float, min_steps: int = 3) -> float:
-    """Calls per second of ``step`` over at least ``min_seconds`` and ``min_steps`` calls."""
-    step()  # warm-up: first-call allocations
-    count, start = 0, time.perf_counter()
-    while count < min_steps or time.perf_counter() - start < min_seconds:
-        step()
-        count += 1
-    return count / (time.perf_counter() - start)
+def measure_pair(env, pool, datas, min_seconds: float, gen: torch.Generator) -> tuple[float, float]:
+    """env-steps/s of the VecEnv for at least ``min_seconds``, then of a bare ``mujoco.rollout``
+    loop replaying the same controls from the same starting state (so both simulate the same
+    motions and contacts; the bare loop skips observations, rewards and resets)."""
+    sim, n = env.sim, env.num_envs
+    start_state = sim._state.copy()
+    recorded: list[np.ndarray] = []
+    real_step = sim.step
 
+    def recording_step(ctrl: torch.Tensor, substeps: int) -> None:
+        recorded.append(ctrl.numpy().copy())
+        real_step(ctrl, substeps)
 
-def vecenv_stepper(task: str, num_envs: int):
-    env = make(task, num_envs=num_envs)
-    env.reset(seed=0)
-    gen = torch.Generator().manual_seed(0)
+    sim.step = recording_step
+    steps, t0 = 0, time.perf_counter()
+    while steps < 3 or time.perf_counter() - t0 < min_seconds:
+        env.step(2 * torch.rand(n, env.action_dim, generator=gen) - 1)
+        steps += 1
+    ours = n * steps / (time.perf_counter() - t0)
+    sim.step = real_step
 
-    def step() -> None:
-        env.step(2 * torch.rand(num_envs, env.action_dim, generator=gen) - 1)
-
-    return env, step
-
-
-def raw_stepper(env, num_envs: int):
-    """The same model, batch and substeps, advanced by ``mujoco.rollout`` alone."""
-    model = env.sim.model
-    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-    data = mujoco.MjData(model)
-    mujoco.mj_forward(model, data)
-    row = np.empty(mujoco.mj_stateSize(model, spec))
-    mujoco.mj_getState(model, data, row, spec)
-    state = np.tile(row, (num_envs, 1))
-    substeps = env.substeps
-    nthread = os.cpu_count() if num_envs > 1 else 0
-    pool = mujoco.rollout.Rollout(nthread=nthread)
-    datas = [mujoco.MjData(model) for _ in range(max(1, nthread))]
-    models = [model] * num_envs
-    low, high = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
-    out_state = np.empty((num_envs, substeps, state.shape[1]))
-    out_sensor = np.empty((num_envs, substeps, model.nsensordata))
-    rng = np.random.default_rng(0)
-
-    def step() -> None:
-        ctrl = rng.uniform(low, high, (num_envs, 1, model.nu))
-        control = np.broadcast_to(ctrl, (num_envs, substeps, model.nu)).copy()
-        pool.rollout(models, datas, state, control, skip_checks=True, nstep=substeps,
+    model, substeps = sim.model, env.substeps
+    spec, columns = sim._specs[False]
+    base = sim._control[:, :, columns].copy()
+    ctrl_cols = slice(0, model.nu)  # ctrl comes first in the control vector
+    state = start_state.copy()
+    control = np.empty((n, substeps, len(columns)))
+    out_state = np.empty((n, substeps, state.shape[1]))
+    out_sensor = np.empty((n, substeps, model.nsensordata))
+    models = [model] * n
+    t0 = time.perf_counter()
+    for ctrl in recorded:
+        control[:] = base
+        control[:, :, ctrl_cols] = ctrl[:, None, :]
+        pool.rollout(models, datas, state, control, control_spec=spec, skip_checks=True, nstep=substeps,
                      state=out_state, sensordata=out_sensor)
         state[:] = out_state[:, -1]
-
-    return pool, step
+    raw = n * len(recorded) / (time.perf_counter() - t0)
+    return ours, raw
 
 
 def render_fps(task: str, size: int, frames: int) -> float:
@@ -104,12 +96,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'task':16} {'N':>5} {'VecEnv steps/s':>15} {'raw steps/s':>12} {'ratio':>6}")
     for task in tasks:
         for n in args.num_envs:
-            env, env_step = vecenv_stepper(task, n)
-            pool, raw_step = raw_stepper(env, n)
+            env = make(task, num_envs=n)
+            env.reset(seed=0)
+            env.step(torch.zeros(n, env.action_dim))  # warm-up: first-call allocations
+            nthread = os.cpu_count() if n > 1 else 0
+            pool = mujoco.rollout.Rollout(nthread=nthread)
+            datas = [mujoco.MjData(env.sim.model) for _ in range(max(1, nthread))]
+            gen = torch.Generator().manual_seed(0)
             ours, raw = [], []
             for _ in range(args.repeats):  # alternate so both see the same machine load
-                ours.append(n * time_loop(env_step, args.seconds))
-                raw.append(n * time_loop(raw_step, args.seconds))
+                a, b = measure_pair(env, pool, datas, args.seconds, gen)
+                ours.append(a)
+                raw.append(b)
             pool.close()
             env.close()
             a, b = statistics.median(ours), statistics.median(raw)

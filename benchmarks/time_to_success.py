@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
           f" over {args.episodes} episodes")
     results = [time_to_success(t, args.target, args.episodes, args.eval_every, args.max_minutes, overrides)
                for t in args.tasks]
-    print(f"\n{'task':14} {'envs':>5} {'reached':>8} {'success':>8} {'env steps':>12} {'train min':>10} {'eval min':>9}")
+    print(f"\n{'task':14} {'envs':>5} {'reached':>8} {'success':>8} {'env steps':>12} "
+          f"{'train min':>10} {'eval min':>9}")
     for r in results:
         print(f"{r['task']:14} {r['num_envs']:>5} {str(r['reached']):>8} {r['success']:>8.2f} {r['env_steps']:>12,}"
               f" {r['train_seconds'] / 60:>10.1f} {r['eval_seconds'] / 60:>9.1f}")

@@ -27,7 +27,8 @@ def surrogate_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advanta
     return torch.max(-advantages * ratio, -advantages * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()
 
 
-def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float | None) -> torch.Tensor:
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+               clip: float | None) -> torch.Tensor:
     """Squared error to the returns, a scalar; with ``clip``, the larger of the clipped and
     unclipped errors, so one update cannot move the value far from the one that collected."""
     if clip is None:

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     out = write_evaluation(cfg, deterministic_policy(model, cfg.algo.actor_obs), run_dir, args.episodes,
                            args.video, seed=args.seed)
     e = out["eval"]
-    print(f"{checkpoint}: success rate {e['success_rate']:.2f} over {e['episodes']} episodes, "
-          f"mean return {e['mean_return']:.2f} ± {e['std_return']:.2f}")
+    rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
+    print(f"{checkpoint}: {rate}mean return {e['mean_return']:.2f} ± {e['std_return']:.2f} "
+          f"over {e['episodes']} episodes")
     print(f"wrote {run_dir / 'eval.json'}" + (f" and {out['video']}" if "video" in out else ""))
     return 0

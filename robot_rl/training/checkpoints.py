@@ -25,7 +25,7 @@ class CheckpointError(ValueError):
 def new_run_dir(cfg: TrainConfig) -> Path:
     """``<root>/<task>/<YYYY-mm-dd_HH-MM-SS>/`` (suffixed if it exists), created."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    base = Path(cfg.log.root) / cfg.env.task / stamp
+    base = Path(cfg.log.root) / cfg.env.task.replace(":", "_") / stamp  # gym:Env-v5 -> gym_Env-v5
     path, i = base, 1
     while path.exists():
         path, i = base.with_name(f"{stamp}_{i}"), i + 1

@@ -17,7 +17,8 @@ Policy = Callable[[Obs], torch.Tensor]
 @dataclass
 class EvalResult:
     episodes: int
-    success_rate: float
+    success_rate: float | None
+    """None when the environment has no success predicate (e.g. Gymnasium tasks)."""
     mean_return: float
     std_return: float
     mean_length: float
@@ -40,6 +41,7 @@ def evaluate(policy: Policy, env: VecEnv, episodes: int, max_steps: int, seed: i
     returns = torch.zeros(n, device=env.device)
     lengths = torch.zeros(n, device=env.device)
     success = torch.zeros(n, dtype=torch.bool, device=env.device)
+    has_success = False
     running = torch.ones(n, dtype=torch.bool, device=env.device)
     for _ in range(max_steps):
         obs, reward, terminated, truncated, info = env.step(policy(obs))
@@ -47,12 +49,14 @@ def evaluate(policy: Policy, env: VecEnv, episodes: int, max_steps: int, seed: i
         lengths += running.float()
         done = (terminated | truncated) & running
         if "success" in info:
+            has_success = True
             success |= info["success"] & done
         running &= ~done
         if not running.any():
             break
     r = returns[:episodes].cpu().numpy()
-    return EvalResult(episodes=episodes, success_rate=float(success[:episodes].float().mean()),
+    rate = float(success[:episodes].float().mean()) if has_success else None
+    return EvalResult(episodes=episodes, success_rate=rate,
                       mean_return=float(r.mean()), std_return=float(r.std()),
                       mean_length=float(lengths[:episodes].mean()), returns=[float(x) for x in r],
                       successes=[bool(s) for s in success[:episodes].tolist()])
