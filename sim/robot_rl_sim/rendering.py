@@ -87,6 +87,9 @@ class SceneRenderer:
         return np.ascontiguousarray(images[:, ::-1])  # OpenGL rows run bottom-up
 
     def close(self) -> None:
+        # Freeing an MjrContext deletes GL objects of whichever context is current, and another
+        # renderer's may be: make this one current first.
+        self._context.make_current()
         self._mjr.free()
         self._context.free()
 
@@ -111,3 +114,98 @@ class RendererPool:
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+# -- depth and camera geometry (for lifting image keypoints to 3D) -----------------------------
+
+
+def depth_to_metres(buffer: np.ndarray, model: mujoco.MjModel) -> np.ndarray:
+    """OpenGL depth-buffer values float32[..., H, W] in [0, 1] -> distance along the camera's
+    viewing axis in metres (z-depth, what open3d and OpenCV call depth). MuJoCo sets the
+    clip planes to ``vis.map.znear/zfar`` times the model's extent."""
+    extent = model.stat.extent
+    near, far = model.vis.map.znear * extent, model.vis.map.zfar * extent
+    return (near / (1.0 - buffer * (1.0 - near / far))).astype(np.float32)
+
+
+def camera_intrinsics(model: mujoco.MjModel, camera: str, height: int, width: int) -> tuple[float, float, float, float]:
+    """Pinhole intrinsics (fx, fy, cx, cy) in pixels of ``camera`` rendered at ``height`` x ``width``.
+
+    MuJoCo's ``fovy`` is the vertical field of view and pixels are square, so
+    fx = fy = (H / 2) / tan(fovy / 2). The principal point is the image centre in pixel-index
+    coordinates (pixel (0, 0) is centred at 0), i.e. ((W - 1) / 2, (H - 1) / 2), the convention
+    of open3d's ``PinholeCameraIntrinsic``.
+    """
+    cam = _camera_id(model, camera)
+    if model.cam_projection[cam] != mujoco.mjtProjection.mjPROJ_PERSPECTIVE:
+        raise ValueError(f"camera {camera!r} is orthographic; only perspective cameras have pinhole intrinsics")
+    if np.any(model.cam_sensorsize[cam] > 0):
+        raise ValueError(f"camera {camera!r} is defined by sensorsize/focal; only fovy cameras are supported")
+    fy = 0.5 * height / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
+    return float(fy), float(fy), (width - 1) / 2.0, (height - 1) / 2.0
+
+
+def camera_extrinsics(model: mujoco.MjModel, data: mujoco.MjData, camera: str) -> np.ndarray:
+    """float64[4, 4] camera-to-world pose of ``camera`` in ``data`` (after kinematics), in the
+    OpenCV/open3d camera convention: x right, y down, z along the viewing direction.
+
+    MuJoCo cameras look along their -z axis with y up, so the MuJoCo frame's y and z columns
+    are negated. Invert the result (``np.linalg.inv``) for open3d's world-to-camera ``extrinsic``.
+    """
+    cam = _camera_id(model, camera)
+    pose = np.eye(4)
+    pose[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+    pose[:3, 3] = data.cam_xpos[cam]
+    return pose
+
+
+def _camera_id(model: mujoco.MjModel, camera: str) -> int:
+    camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if camera_id < 0:
+        raise ValueError(f"no camera named {camera!r} in the model")
+    return camera_id
+
+
+class DepthRenderer(SceneRenderer):
+    """A :class:`SceneRenderer` that also reads the depth buffer: RGB-D images plus the camera
+    intrinsics and per-world extrinsics needed to lift pixels to world coordinates.
+
+    It renders without multisampling: resolving a multisampled depth buffer keeps one sample
+    per pixel, 3/8 of a pixel off its centre, which shifts depth on slanted surfaces. Its
+    colour images are therefore not anti-aliased. Give it its own copy of the model.
+    """
+
+    def __init__(self, model: mujoco.MjModel, height: int, width: int) -> None:
+        model.vis.quality.offsamples = 0
+        super().__init__(model, height, width)
+
+    def render_rgbd(self, camera: str, qpos: np.ndarray, mocap_pos: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Worlds given by qpos float[n, nq] and mocap_pos float[n, nmocap, 3] ->
+        rgb uint8[n, H, W, 3], depth float32[n, H, W] (metres, z-depth) and camera-to-world
+        poses float64[n, 4, 4] (see :func:`camera_extrinsics`)."""
+        self._camera.fixedcamid = _camera_id(self.model, camera)
+        self._context.make_current()
+        n = qpos.shape[0]
+        images = np.empty((n, self.height, self.width, 3), dtype=np.uint8)
+        buffers = np.empty((n, self.height, self.width), dtype=np.float32)
+        poses = np.empty((n, 4, 4))
+        model, data = self.model, self._data
+        for i in range(n):
+            data.qpos[:] = qpos[i]
+            if mocap_pos is not None and model.nmocap:
+                data.mocap_pos[:] = mocap_pos[i]
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_camlight(model, data)
+            mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
+                                   mujoco.mjtCatBit.mjCAT_ALL, self._scene)
+            mujoco.mjr_render(self._viewport, self._scene, self._mjr)
+            mujoco.mjr_readPixels(images[i], buffers[i], self._viewport, self._mjr)
+            poses[i] = camera_extrinsics(model, data, camera)
+        rows = slice(None, None, -1)  # OpenGL rows run bottom-up
+        return (np.ascontiguousarray(images[:, rows]), depth_to_metres(np.ascontiguousarray(buffers[:, rows]), model),
+                poses)
+
+    def intrinsics(self, camera: str) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) of ``camera`` at this renderer's image size."""
+        return camera_intrinsics(self.model, camera, self.height, self.width)
