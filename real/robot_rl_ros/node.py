@@ -1,0 +1,85 @@
+"""What every node shares: logging, a clean stop on SIGINT/SIGTERM, one-line fatal errors, and a
+fixed-rate loop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from robot_rl.configs.loading import ConfigError
+from robot_rl_ros.transport import TransportError
+
+
+class NodeError(RuntimeError):
+    """A node cannot do its job (e.g. nobody records); the message says what to do."""
+
+
+def setup_logging(name: str) -> logging.Logger:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="[%(levelname)s] [%(asctime)s] [%(name)s]: %(message)s")
+    return logging.getLogger(name)
+
+
+class Shutdown:
+    """Set by SIGINT or SIGTERM (what ``ros2 launch`` and ``robot-rl deploy`` send on stop)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.event.set())
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self.event.wait(seconds)
+
+
+class Throttle:
+    """Log a repeating problem at most once per ``period`` seconds per key."""
+
+    def __init__(self, log: logging.Logger, period: float = 2.0) -> None:
+        self.log, self.period = log, period
+        self._last: dict[str, float] = {}
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) >= self.period:
+            self._last[key] = now
+            self.log.warning(message, *args)
+
+
+class Rate:
+    """Sleep to absolute deadlines ``start + k·period`` so the loop period does not drift; a
+    late iteration skips the missed deadlines instead of bursting to catch up."""
+
+    def __init__(self, hz: float) -> None:
+        self.period = 1.0 / hz
+        self._next = time.perf_counter() + self.period
+        self.overruns = 0
+
+    def sleep(self, shutdown: Shutdown | None = None) -> None:
+        remaining = self._next - time.perf_counter()
+        if remaining > 0:
+            if shutdown is not None:
+                shutdown.wait(remaining)
+            else:
+                time.sleep(remaining)
+            self._next += self.period
+        else:
+            self.overruns += 1
+            missed = int(-remaining // self.period) + 1
+            self._next += missed * self.period
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a node's ``main`` and turn expected failures into one line and exit code 2."""
+    try:
+        return main(argv)
+    except (ConfigError, TransportError, NodeError, FileNotFoundError, PermissionError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

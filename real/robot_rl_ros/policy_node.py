@@ -1,0 +1,279 @@
+"""``policy_node``: run an exported policy on a robot at a fixed rate.
+
+    robot-rl-policy-node --ros-args -p robot:=real/config/panda.yaml -p policy:=policy.pt -p target:="[0.5, 0.1, 0.3]"
+
+Each step: newest valid /joint_states (+ goal) -> observation -> policy -> intervention mux ->
+joint targets -> safety filter -> /<controller>/commands (or joint_trajectory), plus one
+transition record on /policy/transition. Malformed joint states (wrong names or count, NaN)
+are logged and no command is sent; stale states, the e-stop and bad actions make the safety
+filter hold. The policy file is checked against the robot before the node joins the network.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl_ros import messages as M
+from robot_rl_ros.config import RobotConfig, load_robot
+from robot_rl_ros.intervention import JointDeltaSource, Mux, TwistSource
+from robot_rl_ros.node import NodeError, Rate, Shutdown, Throttle, run, setup_logging
+from robot_rl_ros.observation import RobotReading, TaskObservation, for_policy
+from robot_rl_ros.params import param, parse
+from robot_rl_ros.qos import DEFAULT, LATCHED, SENSOR_DATA, QosProfile
+from robot_rl_ros.safety import ArmState, SafetyFilter
+from robot_rl_ros.transition import Transition, to_message
+from robot_rl_ros.transport import make_transport
+
+TRANSITION_QOS = QosProfile(depth=200)  # reliable, deep enough that a busy recorder loses nothing
+
+
+@dataclass(frozen=True)
+class PolicyNodeParams:
+    robot: str = param(doc="robot config YAML, e.g. real/config/panda.yaml")
+    policy: str = param(doc="exported policy file (robot-rl export RUN_DIR --out policy.pt)")
+    rate_hz: float = param(0.0, "control rate (Hz); 0 uses the policy's training rate 1/control_dt")
+    target: tuple[float, ...] = param((), "goals [x, y, z, x, y, z, ...] (m), one per episode, cycled; "
+                                          "empty: read them from the robot's target topic")
+    episode_length_s: float = param(0.0, "episode time limit (s); 0 uses the task's")
+    episodes: int = param(0, "stop after this many episodes; 0 runs until stopped")
+    end_on_success: bool = param(True, "end an episode when the goal is reached (else only at the time limit)")
+    teleop: bool = param(True, "listen to the teleop topics (intervention)")
+    wait_for_recorder_s: float = param(0.0, "before moving, wait this long for a subscriber on the transition "
+                                            "topic (the recorder) and fail without one; 0 does not wait")
+    backend: str = param("auto", "transport: auto, cyclone or rclpy")
+
+
+def load_checked_policy(path: str | Path, config: RobotConfig) -> tuple[Any, dict[str, Any], TaskObservation]:
+    """The policy module, its metadata and the observation builder; errors say what does not fit."""
+    from robot_rl.training.export import load_policy
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy file not found: {path}; "
+                                f"export one with `robot-rl export RUN_DIR --out {path}`")
+    module, metadata = load_policy(path)
+    return module, metadata, for_policy(config, metadata)
+
+
+class StateTracker:
+    """Validates /joint_states and keeps the newest good reading with its age."""
+
+    def __init__(self, config: RobotConfig, log: Throttle) -> None:
+        self.arm, self.fingers = list(config.arm_joints), list(config.gripper_joints)
+        self.synced = config.state_clock_synced
+        self.warn = log
+        self.latest: tuple[RobotReading, int, float] | None = None
+        """(reading, header stamp ns, monotonic time this stamp first arrived)."""
+        self.invalid: str | None = None
+        """Why the newest joint state was rejected (None: it was fine)."""
+
+    def on_message(self, msg: Any) -> None:
+        problem = self._check(msg)
+        if problem:
+            self.invalid = problem
+            self.warn.warning(problem, "bad joint state (%s): holding, no command sent", problem)
+            return
+        index = {n: i for i, n in enumerate(msg.name)}
+        pos = np.asarray(msg.position, dtype=np.float64)
+        q = pos[[index[n] for n in self.arm]]
+        width = float(pos[[index[n] for n in self.fingers]].sum())
+        stamp, now = M.stamp_ns(msg.header), time.monotonic()
+        previous = self.latest
+        if len(msg.velocity):
+            qd = np.asarray(msg.velocity, dtype=np.float64)[[index[n] for n in self.arm]]
+        elif previous is not None and stamp > previous[1]:  # drivers without velocities: differentiate
+            qd = (q - previous[0].q) / ((stamp - previous[1]) * 1e-9)
+        else:
+            qd = np.zeros_like(q)
+        # A repeated stamp is a frozen driver, not news: the age keeps growing.
+        arrived = previous[2] if previous is not None and stamp == previous[1] else now
+        self.latest, self.invalid = (RobotReading(q, qd, width), stamp, arrived), None
+
+    def _check(self, msg: Any) -> str | None:
+        missing = [n for n in self.arm + self.fingers if n not in msg.name]
+        if missing:
+            return f"joints {missing} missing from {list(msg.name)}"
+        if len(msg.position) != len(msg.name) or (len(msg.velocity) not in (0, len(msg.name))):
+            return f"{len(msg.name)} names but {len(msg.position)} positions and {len(msg.velocity)} velocities"
+        if not (np.all(np.isfinite(msg.position)) and np.all(np.isfinite(msg.velocity))):
+            return "non-finite positions or velocities"
+        return None
+
+    def read(self) -> tuple[RobotReading, float] | None:
+        """The newest good reading and its age (s), or None before the first one."""
+        latest = self.latest
+        if latest is None:
+            return None
+        reading, stamp, arrived = latest
+        age = time.monotonic() - arrived
+        if self.synced:
+            age = max(age, (M.now_ns() - stamp) * 1e-9)
+        return reading, age
+
+
+class PolicyNode:
+    def __init__(self, params: PolicyNodeParams, config: RobotConfig, node_name: str, namespace: str = "/") -> None:
+        import torch
+
+        self.params, self.config = params, config
+        self.log = setup_logging(node_name)
+        self.warn = Throttle(self.log)
+        torch.set_num_threads(1)  # a 2-layer MLP: threads only add wake-up latency
+        self.torch = torch
+        self.policy, self.meta, self.task = load_checked_policy(params.policy, config)
+        self.control_dt = 1.0 / params.rate_hz if params.rate_hz > 0 else float(self.meta["control_dt"])
+        task_cfg = self.meta.get("task_config", {})
+        length = params.episode_length_s or float(task_cfg.get("episode_length_s", 5.0))
+        self.max_steps = max(1, math.ceil(length / self.control_dt - 1e-9))
+        self.low = np.asarray(self.meta["action_low"], dtype=np.float64)
+        self.high = np.asarray(self.meta["action_high"], dtype=np.float64)
+        goals = np.asarray(params.target, dtype=np.float64)
+        if goals.size % self.task.goal_dim:
+            raise ValueError(f"target has {goals.size} values; give {self.task.goal_dim} per goal")
+        self.goals = goals.reshape(-1, self.task.goal_dim)
+        self.topic_goal: np.ndarray | None = None
+        self.safety = SafetyFilter(config, self.control_dt)
+        self.states = StateTracker(config, self.warn)
+        timeout = config.teleop.timeout_s
+        scale = self.task.action_scale
+        self.twist = TwistSource(self.task.arm, scale, self.control_dt, config.teleop.linear_speed, timeout)
+        self.joint_delta = JointDeltaSource(scale, self.task.action_dim, timeout)
+        self.mux = Mux([self.twist, self.joint_delta])
+
+        # Only now, with policy and robot known to fit, join the network.
+        self.transport = t = make_transport(node_name, params.backend, namespace)
+        topics = config.topics
+        if config.command_interface == "commands":
+            self.command_pub = t.publisher(config.command_topic, M.FLOAT64_ARRAY, DEFAULT)
+        else:
+            self.command_pub = t.publisher(config.command_topic, M.JOINT_TRAJECTORY, DEFAULT)
+        self.transition_pub = t.publisher(topics.transition, M.FLOAT64_ARRAY, TRANSITION_QOS)
+        self.holding_pub = t.publisher(topics.holding, M.BOOL, DEFAULT)
+        t.subscribe(topics.joint_states, M.JOINT_STATE, self.states.on_message, SENSOR_DATA)
+        # Volatile readers match every publisher (a transient-local reader would ignore volatile ones).
+        t.subscribe(topics.estop, M.BOOL, self.on_estop)
+        t.subscribe(topics.estop_reset, M.BOOL, self.on_estop_reset)
+        t.subscribe(topics.target, M.FLOAT64_ARRAY, self.on_goal, LATCHED)
+        if params.teleop:
+            t.subscribe(topics.teleop_twist, M.TWIST, self.twist.on_message)
+            t.subscribe(topics.teleop_joint_delta, M.FLOAT64_ARRAY, self.joint_delta.on_message)
+
+    # -- callbacks ----------------------------------------------------------------------------------
+
+    def on_estop(self, msg: Any) -> None:
+        if msg.data and not self.safety.estopped:
+            self.log.warning("e-stop latched: holding until %s", self.config.topics.estop_reset)
+            self.safety.estop()
+
+    def on_estop_reset(self, msg: Any) -> None:
+        if msg.data and self.safety.estopped:
+            self.log.info("e-stop released")
+            self.safety.reset_estop()
+
+    def on_goal(self, msg: Any) -> None:
+        goal = np.asarray(msg.data, dtype=np.float64)
+        if goal.shape == (self.task.goal_dim,) and np.all(np.isfinite(goal)):
+            self.topic_goal = goal
+        else:
+            self.warn.warning("goal", "ignoring goal %s: expected %d finite numbers", goal, self.task.goal_dim)
+
+    # -- control loop -------------------------------------------------------------------------------
+
+    def goal(self, episode: int) -> np.ndarray | None:
+        if len(self.goals):
+            return self.goals[episode % len(self.goals)]
+        return self.topic_goal
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        with self.torch.no_grad():
+            action = self.policy(self.torch.from_numpy(obs[None])).numpy()[0].astype(np.float64)
+        return np.clip(action, self.low, self.high)
+
+    def publish_command(self, command: np.ndarray) -> None:
+        if self.config.command_interface == "commands":
+            self.command_pub.publish(M.float64_array(command))
+        else:
+            self.command_pub.publish(M.joint_trajectory(self.config.command_joints, [command], [self.control_dt]))
+
+    def wait_for_recorder(self, shutdown: Shutdown) -> None:
+        deadline = time.monotonic() + self.params.wait_for_recorder_s
+        while self.transition_pub.subscription_count() == 0:
+            if time.monotonic() > deadline:
+                raise NodeError(f"no recorder subscribed to {self.config.topics.transition} within "
+                                f"{self.params.wait_for_recorder_s:g} s; start the recorder or set "
+                                "wait_for_recorder_s:=0.0 to run without recording")
+            if shutdown.wait(0.05):
+                return
+
+    def spin(self, shutdown: Shutdown) -> int:
+        if self.params.wait_for_recorder_s > 0:
+            self.wait_for_recorder(shutdown)
+        episode, step = 0, 0
+        previous = np.zeros(self.task.action_dim)
+        rate = Rate(1.0 / self.control_dt)
+        self.log.info("running %s at %g Hz on %s", self.meta["task"], 1.0 / self.control_dt, self.config.command_topic)
+        while not shutdown:
+            rate.sleep(shutdown)
+            tick = time.time()  # the step's time: when the loop woke, before any work
+            latest, goal = self.states.read(), self.goal(episode)
+            if self.states.invalid is not None or latest is None:
+                if latest is None:
+                    self.warn.warning("wait-state", "waiting for %s", self.config.topics.joint_states)
+                continue  # the robot holds by itself when commands stop
+            if goal is None:
+                self.warn.warning("wait-goal", "waiting for a goal on %s", self.config.topics.target)
+                continue
+            reading, age = latest
+            obs = self.task.observe(reading, previous, goal)
+            policy_action = self.act(obs)
+            person = self.mux.read(reading, policy_action)
+            action = np.clip(person.action, self.low, self.high) if person.active else policy_action
+            decision = self.safety.filter(self.task.targets(action, reading),
+                                          ArmState(reading.q, reading.gripper_width / 2, age))
+            if decision.command is not None:
+                self.publish_command(decision.command)
+            if decision.hold:
+                self.warn.warning("hold", "holding: %s", "; ".join(decision.reasons))
+            self.holding_pub.publish(M.boolean(decision.hold))
+            success = self.task.success(reading, goal)
+            done = (success and self.params.end_on_success) or step + 1 >= self.max_steps
+            self.transition_pub.publish(to_message(Transition(
+                episode=episode, step=step, time=tick, observation=obs,
+                state=np.append(reading.q, reading.gripper_width), policy_action=policy_action, action=action,
+                intervention=person.active, reward=float(success), done=done, success=success,
+                hold=decision.hold)))
+            previous, step = action, step + 1
+            if done:
+                self.log.info("episode %d %s after %d steps", episode, "reached its goal" if success else "timed out",
+                              step)
+                episode, step, previous = episode + 1, 0, np.zeros(self.task.action_dim)
+                if self.params.episodes and episode >= self.params.episodes:
+                    break
+        return 0
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    params, node = parse(PolicyNodeParams, argv, "policy_node", __doc__.split("\n\n")[0])
+    shutdown = Shutdown()
+    policy = PolicyNode(params, load_robot(params.robot), node.name, node.namespace)
+    try:
+        return policy.spin(shutdown)
+    finally:
+        policy.close()
+
+
+def entry() -> None:
+    raise SystemExit(run(main))
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,146 @@
+"""``robot-rl deploy``: run an exported policy on a robot (or the simulated fake arm) over ROS 2
+topics, without ROS installed. Starts the same nodes ``launch/ros/*.launch.py`` starts.
+
+    robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --fake-arm --target 0.5 0.1 0.3
+    robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --record runs/deploy --episodes 10
+
+Everything that can be checked is checked before a node starts: the robot file, the policy
+(task, observation and action sizes) and, with ``--record``, that the directory is writable.
+Ctrl-C stops every node (the recorder finishes its files first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NODES = ("fake_arm", "recorder", "policy_node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--robot", required=True, help="robot config YAML, e.g. real/config/panda.yaml")
+    parser.add_argument("--policy", required=True, help="exported policy file (robot-rl export ... --out policy.pt)")
+    parser.add_argument("--fake-arm", action="store_true", help="also start the simulated arm (MuJoCo)")
+    parser.add_argument("--record", metavar="DIR",
+                        help="record a rosbag2 and a LeRobot v3 dataset into DIR/<date>_<time>/")
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage (default mcap)")
+    parser.add_argument("--target", type=float, nargs="+", metavar="X",
+                        help="goals x y z [x y z ...] in metres, one per episode (default: the target topic)")
+    parser.add_argument("--episodes", type=int, default=0, help="stop after this many episodes (default: run on)")
+    parser.add_argument("--camera-hz", type=float, default=30.0, help="fake arm camera rate; 0 turns it off")
+    parser.add_argument("--backend", choices=("auto", "cyclone", "rclpy"), default="auto", help="ROS 2 transport")
+    parser.add_argument("--param", action="append", default=[], metavar="NODE.NAME:=VALUE",
+                        help="extra node parameter, e.g. fake_arm.drop_rate:=0.1 (repeatable)")
+
+
+def _node_command(node: str, params: dict[str, object]) -> list[str]:
+    command = [sys.executable, "-m", f"robot_rl_ros.{node}", "--ros-args"]
+    for name, value in params.items():
+        command += ["-p", f"{name}:={value}"]
+    return command
+
+
+def _extra_params(items: list[str]) -> dict[str, dict[str, str]]:
+    extra: dict[str, dict[str, str]] = {node: {} for node in NODES}
+    for item in items:
+        key, sep, value = item.partition(":=")
+        node, dot, name = key.partition(".")
+        if not sep or not dot or node not in extra:
+            raise ValueError(f"--param {item!r} must look like NODE.NAME:=VALUE with NODE one of {', '.join(NODES)}")
+        extra[node][name] = value
+    return extra
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """Check everything, then return the node commands in start order."""
+    try:
+        from robot_rl_ros.config import load_robot
+        from robot_rl_ros.policy_node import load_checked_policy
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(f"deploy needs the ROS 2 package ({error}); install it with "
+                                  "pip install -e '.[ros]' (robot_rl_ros lives in real/)") from None
+    robot = str(Path(args.robot).resolve())
+    config = load_robot(robot)
+    _, metadata, _ = load_checked_policy(args.policy, config)
+    if args.target and len(args.target) % 3:
+        raise ValueError(f"--target takes x y z per goal; got {len(args.target)} numbers")
+    extra = _extra_params(args.param)
+    common = {"robot": robot, "backend": args.backend}
+    nodes = []
+    if args.fake_arm:
+        fake = {**common, "camera_hz": args.camera_hz}
+        if args.target:
+            fake["target"] = list(args.target[:3])
+        nodes.append(("fake_arm", _node_command("fake_arm", {**fake, **extra["fake_arm"]})))
+    policy = {**common, "policy": str(Path(args.policy).resolve()), "episodes": args.episodes}
+    if args.target:
+        policy["target"] = list(args.target)
+    if args.record:
+        from robot_rl_ros.recorder import check_writable
+
+        out = check_writable(Path(args.record).resolve())
+        rec = {**common, "output": str(out), "storage": args.storage, "fps": 1.0 / float(metadata["control_dt"]),
+               "task": metadata.get("goal", "")}
+        nodes.append(("recorder", _node_command("recorder", {**rec, **extra["recorder"]})))
+        policy["wait_for_recorder_s"] = 60.0  # no moving before the recorder listens
+    nodes.append(("policy_node", _node_command("policy_node", {**policy, **extra["policy_node"]})))
+    return nodes
+
+
+def _stop(procs: dict[str, subprocess.Popen], timeout: float = 15.0) -> None:
+    # The policy first (no new commands), the recorder last (it flushes what it has).
+    for name in sorted(procs, key=lambda n: {"policy_node": 0, "fake_arm": 1, "recorder": 2}[n]):
+        proc = procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    nodes = plan(args)
+    procs: dict[str, subprocess.Popen] = {}
+    failed = None
+    try:
+        for name, command in nodes:
+            print(f"starting {name}: {' '.join(command)}", file=sys.stderr)
+            procs[name] = subprocess.Popen(command)
+        while failed is None:
+            time.sleep(0.1)
+            for name, proc in procs.items():
+                code = proc.poll()
+                if code is not None and (name != "policy_node" or code != 0):
+                    failed = (name, code)
+                    break
+            if procs["policy_node"].poll() == 0:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(procs)
+    if failed is not None:
+        raise RuntimeError(f"{failed[0]} exited with code {failed[1]} (its error is printed above); all nodes stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robot_rl.cli.deploy ...`` (the same as ``robot-rl deploy ...``)."""
+    parser = argparse.ArgumentParser(prog="robot-rl deploy", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, RuntimeError) as error:
+        print(f"robot-rl deploy: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

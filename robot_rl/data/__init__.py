@@ -1,0 +1,1 @@
+"""Recorded robot data: the LeRobot v3 dataset writer and reader."""
