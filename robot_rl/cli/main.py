@@ -3,6 +3,7 @@
     robot-rl train launch/train/panda_reach.yaml
     robot-rl eval runs/panda_reach/<timestamp> --video
     robot-rl export runs/panda_reach/<timestamp> --out policy.pt
+    robot-rl reward-eval launch/reward/panda_reach_perceptual.yaml
     robot-rl tasks
     robot-rl sim-demo --task panda_reach --video runs/demo/panda_reach.mp4
 """
@@ -18,6 +19,8 @@ COMMANDS = {
     "train": ("train", "train a policy from a launch file (PPO)"),
     "eval": ("evaluate", "evaluate a trained run and optionally film it"),
     "export": ("export", "export a run's policy as one self-contained file"),
+    "deploy": ("deploy", "run an exported policy on a robot or the fake arm over ROS 2 topics"),
+    "reward-eval": ("reward_eval", "measure how well a reward module tracks true progress"),
     "tasks": ("tasks", "list the registered tasks with their observation and action sizes"),
     "sim-demo": ("sim_demo", "roll out a random or idle policy on a task and write a video"),
 }
@@ -52,11 +55,14 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     plain, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(plain)
+    args, unknown = parser.parse_known_args(plain)
     module = importlib.import_module(f"robot_rl.cli.{COMMANDS[args.command][0]}")
-    if overrides and not getattr(module, "TAKES_OVERRIDES", False):
+    takes_overrides = getattr(module, "TAKES_OVERRIDES", False)
+    if unknown and not (takes_overrides and unknown[0].startswith("--")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if overrides and not takes_overrides:
         parser.error(f"{args.command} takes no --section.key overrides: {' '.join(overrides)}")
-    args.overrides = overrides
+    args.overrides = overrides + unknown  # top-level keys (--seed 3) arrive as unknown arguments
     try:
         return int(module.run(args) or 0)
     except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, RuntimeError) as error:

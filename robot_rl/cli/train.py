@@ -2,6 +2,7 @@
 
     robot-rl train launch/train/panda_reach.yaml
     robot-rl train launch/train/panda_reach.yaml --algo.lr 3e-4 --env.num-envs 64 --budget.minutes 5
+    robot-rl train launch/train/panda_reach_vlm.yaml --rewards.modules.0.options.model /data/clip-vit-base-patch32
     robot-rl train --resume runs/panda_reach/2026-01-01_12-00-00 --budget.env-steps 2000000
     torchrun --nproc-per-node 2 -m robot_rl.cli.main train launch/train/panda_reach.yaml
 
@@ -14,7 +15,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
 
 TAKES_OVERRIDES = True
 """Arguments argparse does not know are launch-file overrides (``--section.key value``)."""
@@ -33,6 +33,7 @@ def load_config(args: argparse.Namespace):
     from robot_rl.configs.loading import merge
     from robot_rl.envs import task_class
     from robot_rl.envs.gym_vector import gym_id
+    from robot_rl.rewards.base import load_modules
     from robot_rl.training.checkpoints import read_config
 
     if args.resume:
@@ -53,6 +54,12 @@ def load_config(args: argparse.Namespace):
             task_class(cfg.env.task)
     except (KeyError, gymnasium.error.Error) as error:
         raise ConfigError(f"{source}: env.task: {error}") from None
+    rewards = load_modules()
+    for i, module in enumerate(cfg.rewards.modules):
+        try:
+            rewards.get(module.name)
+        except KeyError as error:
+            raise ConfigError(f"{source}: rewards.modules[{i}].name: {error}") from None
     return cfg
 
 
@@ -83,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  curves:      {summary['curves']}")
     if "eval" in summary:
         e = summary["eval"]
-        print(f"  evaluation:  {run_dir}/eval.json (success rate {e['success_rate']:.2f}, "
-              f"mean return {e['mean_return']:.1f})")
+        rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
+        print(f"  evaluation:  {run_dir}/eval.json ({rate}mean return {e['mean_return']:.1f})")
     if "video" in summary:
         print(f"  video:       {summary['video']}")
     if summary["interrupted"]:

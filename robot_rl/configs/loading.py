@@ -109,6 +109,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise ConfigError(f"unknown key '{prefix}{unknown[0]}'; valid keys here: {', '.join(fields)}")
+    missing = [name for name, f in fields.items() if name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing key '{prefix}{missing[0]}' (required)")
     values = {}
     for name, value in data.items():
         here = prefix + name
@@ -157,15 +161,29 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``extra`` into ``base`` (mappings merge, everything else replaces)."""
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """Deep-merge ``extra`` into ``base``: mappings merge, and a mapping with integer keys merges
+    into a list item by item (``--rewards.modules.0.weight 2``); everything else replaces."""
     out = dict(base)
     for key, value in extra.items():
+        here = f"{where}.{key}" if where else str(key)
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
+            out[key] = merge(out[key], value, here)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), (list, tuple)) and value:
+            out[key] = _merge_items(list(out[key]), value, here)
         else:
             out[key] = value
     return out
+
+
+def _merge_items(items: list[Any], extra: Mapping[Any, Any], where: str) -> list[Any]:
+    for key, value in extra.items():
+        index = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else None
+        if index is None or index >= len(items):
+            raise ConfigError(f"{where}.{key}: expected an index into the list of {len(items)} items")
+        both = isinstance(value, Mapping) and isinstance(items[index], Mapping)
+        items[index] = merge(items[index], value, f"{where}.{index}") if both else value
+    return items
 
 
 def load(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:

@@ -28,9 +28,35 @@ class EnvConfig:
 
 
 @dataclass(frozen=True)
+class RewardModuleConfig:
+    """A reward module (``robot_rl.rewards``) whose weighted reward joins the task reward."""
+
+    name: str
+    """A registered reward module, e.g. ``vlm_zero_shot``."""
+    weight: float = 1.0
+    cameras: tuple[str, ...] = ()
+    """Cameras whose images the module scores, as views; empty: the task's first camera."""
+    image_size: tuple[int, int] = (224, 224)
+    """(H, W) the cameras render at. CLIP/SigLIP read 224x224, so rendering at that size spares
+    upsampling blur; every image module of a run must use the same size (small CNNs: 84x84)."""
+    normalize: bool = False
+    """Normalise this module's reward by its running mean and std before weighting."""
+    gate: Literal["none", "until_success"] = "none"
+    """``until_success``: use the module's reward only while the task's sparse success is false."""
+    state_group: str = "policy"
+    """Observation group given to modules that score state vectors."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the module's factory, e.g. ``{model: PATH, alpha: 0.5, baseline: [...]}``."""
+
+
+@dataclass(frozen=True)
 class RewardConfig:
     weights: dict[str, float] = field(default_factory=dict)
     """Weights of the task's named reward terms, replacing the task's defaults where given."""
+    task_weight: float = 1.0
+    """Factor on the task's reward; 0 leaves only the reward modules."""
+    modules: tuple[RewardModuleConfig, ...] = ()
+    """Reward modules added to the task reward (``robot_rl.rewards.compose.RewardWrapper``)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ Preference-style modules also compare two observations:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -52,7 +54,19 @@ class PairwiseRewardModule(RewardModule, Protocol):
 
 
 REWARDS: Registry[Callable[..., RewardModule]] = Registry("reward module")
-"""Name -> factory ``(**options) -> RewardModule``; launch files select modules by name."""
+"""Name -> factory ``(**options) -> RewardModule``; launch files select modules by name.
+Call :func:`load_modules` first so every module of this package has registered itself."""
+
+
+def load_modules() -> Registry[Callable[..., RewardModule]]:
+    """Import every module directly in ``robot_rl/rewards/`` (each registers its reward modules
+    with :data:`REWARDS` on import) and return the registry. Found, not listed, so a new module
+    file is picked up without editing this one; heavy libraries are imported lazily inside them."""
+    package = importlib.import_module(__name__.rpartition(".")[0])
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg and not info.name.startswith("_") and info.name != "base":
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    return REWARDS
 
 
 def check_images(images: torch.Tensor | None, module: str) -> torch.Tensor:

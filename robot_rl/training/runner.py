@@ -27,19 +27,29 @@ from robot_rl.training.plots import plot_curves
 
 
 def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = None) -> VecEnv:
-    """The task of a launch file, with its task overrides and reward weights applied.
+    """The task of a launch file, with its task overrides and reward weights applied, wrapped
+    in a :class:`~robot_rl.rewards.compose.RewardWrapper` when it has reward modules or a
+    ``task_weight`` other than 1. Reward modules (and their models) load before the simulation.
 
     ``task: gym:<EnvId>`` is a Gymnasium environment instead (``backend`` and ``device`` are
     ignored; ``task_overrides`` are keyword arguments of the env's constructor).
     """
     from robot_rl.envs import make, task_class
     from robot_rl.envs.gym_vector import GymVecEnv, gym_id
+    from robot_rl.rewards.compose import RewardWrapper, build_terms, rendering
 
-    if env_id := gym_id(cfg.env.task):
-        if cfg.rewards.weights:
+    r, env_id = cfg.rewards, gym_id(cfg.env.task)
+    terms = build_terms(r.modules, default_camera=None if env_id else task_class(cfg.env.task).cameras[0])
+
+    def wrap(env: VecEnv) -> VecEnv:
+        return RewardWrapper(env, terms, r.task_weight) if terms or r.task_weight != 1.0 else env
+
+    if env_id:
+        if r.weights:
             raise ValueError(f"rewards.weights: {cfg.env.task} has Gymnasium's fixed reward, without named terms")
-        return GymVecEnv.make(env_id, num_envs=num_envs or cfg.env.num_envs, seed=cfg.seed if seed is None else seed,
-                              **cfg.env.task_overrides)
+        return wrap(GymVecEnv.make(env_id, num_envs=num_envs or cfg.env.num_envs,
+                                   seed=cfg.seed if seed is None else seed, **cfg.env.task_overrides))
+    cameras, image_size = rendering(terms)
     overrides = dict(cfg.env.task_overrides)
     if cfg.rewards.weights:
         defaults = dict(task_class(cfg.env.task).config_class().reward_weights)
@@ -48,9 +58,11 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
         from robot_rl.configs import from_dict
         from robot_rl.envs import Randomization
 
-        overrides["randomization"] = from_dict(Randomization, overrides["randomization"], "env.task_overrides.randomization")
-    return make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
-                device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides)
+        overrides["randomization"] = from_dict(Randomization, overrides["randomization"],
+                                               "env.task_overrides.randomization")
+    return wrap(make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
+                     device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides,
+                     image_cameras=cameras, image_size=image_size or (84, 84)))
 
 
 def deterministic_policy(model, group: str):
@@ -260,7 +272,8 @@ class Trainer:
             else:
                 # Episode columns exist from the start although the first episodes end later.
                 task = getattr(self.env, "task", None)
-                terms = [f"episode/reward/{t}" for t in (task.reward_term_names() if task else ())]
+                names = getattr(self.env, "reward_term_names", None) or (task.reward_term_names if task else tuple)
+                terms = [f"episode/reward/{t}" for t in names()]
                 episode = ["episode/return", "episode/length", "episode/success", *terms]
                 self._columns = list(dict.fromkeys(["iteration", "env_steps", *episode, *row]))
                 with open(metrics_file, "w", newline="") as f:

@@ -209,3 +209,33 @@ class DepthRenderer(SceneRenderer):
     def intrinsics(self, camera: str) -> tuple[float, float, float, float]:
         """(fx, fy, cx, cy) of ``camera`` at this renderer's image size."""
         return camera_intrinsics(self.model, camera, self.height, self.width)
+
+
+def look_at(model: mujoco.MjModel, camera: str, position, target) -> None:
+    """Move a fixed camera of the world body to ``position`` looking at ``target`` (metres,
+    world frame), keeping the image upright (MuJoCo cameras look along their -z axis)."""
+    cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if cid < 0:
+        raise ValueError(f"no camera named {camera!r} in the model")
+    position, target = np.asarray(position, float), np.asarray(target, float)
+    back = position - target
+    if np.linalg.norm(back) < 1e-9:
+        raise ValueError(f"camera {camera!r}: position and look-at point coincide")
+    z = back / np.linalg.norm(back)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-9 else np.array([1.0, 0.0, 0.0])
+    y = np.cross(z, x)
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.stack([x, y, z], axis=1).reshape(-1))
+    model.cam_pos[cid] = position
+    model.cam_quat[cid] = quat
+
+
+def recolor(model: mujoco.MjModel, colors: dict) -> None:
+    """Set the RGBA of named geoms (materials are detached so the colour shows)."""
+    for name, rgba in colors.items():
+        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        if gid < 0:
+            raise ValueError(f"no geom named {name!r} in the model")
+        model.geom_rgba[gid] = rgba
+        model.geom_matid[gid] = -1

@@ -1,0 +1,232 @@
+"""Add reward modules to (or put them in place of) a VecEnv's task reward.
+
+    env = make("panda_reach", num_envs=16, image_cameras=("front",), image_size=(224, 224))
+    vlm = REWARDS.get("vlm_zero_shot")(model="weights/clip-vit-base-patch32", baseline="a robot arm")
+    env = RewardWrapper(env, [RewardTerm(vlm, "vlm_zero_shot", weight=0.5, cameras=("front",),
+                                         normalize=True, gate="until_success")])
+
+Each step the reward is ``task_weight · task_reward + Σ weight · f(module reward)``, where f
+optionally normalises the module's reward by running mean/std and, with ``gate="until_success"``,
+zeroes it in worlds whose post-step state succeeds (dense shaping only while the sparse task
+success is 0, as KAGI). Every world is scored on its post-step state: worlds that just finished
+are scored on ``info["final_obs"]``, not on the first observation of their next episode.
+
+``info["reward_terms"]`` then holds the task's terms scaled by ``task_weight`` (left out when it is
+0) and each module's weighted contribution under its name: these add up to the reward. Keys with a
+``/`` are diagnostics outside that sum: ``"<name>/raw"`` is the module's reward before
+normalisation, gating and weight, ``"task/raw"`` the task reward before ``task_weight``.
+Mean-centring a reward changes its sign; with terminating tasks, where a negative reward makes
+ending the episode early attractive, prefer ``normalize=False`` and a weight.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from robot_rl.envs.vec_env import Obs
+from robot_rl.rewards.base import RewardModule, load_modules
+
+if TYPE_CHECKING:
+    from robot_rl.configs.train import RewardModuleConfig
+
+Gate = Literal["none", "until_success"]
+GATES: tuple[str, ...] = ("none", "until_success")
+
+
+@dataclass(frozen=True)
+class RewardTerm:
+    module: RewardModule
+    name: str
+    """Key in ``info["reward_terms"]`` (and in episode logs)."""
+    weight: float = 1.0
+    cameras: tuple[str, ...] = ()
+    """Cameras of ``obs["rgb"]`` stacked as the module's views uint8[N, V, H, W, 3]."""
+    normalize: bool = False
+    """Divide the module reward by its running std after subtracting its running mean."""
+    gate: Gate = "none"
+    """``"until_success"``: the term is 0 in worlds where ``info["success"]`` is true."""
+    state_group: str = "policy"
+    """Observation group passed as ``state`` to modules with ``uses_state``."""
+    image_size: tuple[int, int] | None = None
+    """(H, W) the env must render at for this module (None: any)."""
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of float[N] batches (Chan et al.'s parallel update)."""
+
+    def __init__(self, device: torch.device | str = "cpu", eps: float = 1e-8) -> None:
+        self.mean = torch.zeros((), dtype=torch.float64, device=device)
+        self.var = torch.ones((), dtype=torch.float64, device=device)
+        self.count = 0
+        self.eps = eps
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.detach().to(self.mean.device, torch.float64).flatten()
+        n = x.numel()
+        if n == 0:
+            return
+        mean, var = x.mean(), x.var(unbiased=False)
+        if self.count == 0:
+            self.mean, self.var, self.count = mean, var, n
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + var * n + delta.pow(2) * self.count * n / total) / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x − mean) / sqrt(var + eps), in x's dtype."""
+        return ((x - self.mean) / torch.sqrt(self.var + self.eps)).to(x.dtype)
+
+
+class RewardWrapper:
+    """A :class:`~robot_rl.envs.vec_env.VecEnv` whose reward adds weighted reward-module terms.
+
+    Other attributes (``task``, ``render``, ``control_dt``, ``max_episode_steps``,
+    ``image_cameras``, ...) are the wrapped env's.
+    """
+
+    def __init__(self, env: Any, terms: Sequence[RewardTerm], task_weight: float = 1.0) -> None:
+        self.env = env
+        self.terms = tuple(terms)
+        self.task_weight = float(task_weight)
+        self.num_envs, self.device, self.action_dim = env.num_envs, env.device, env.action_dim
+        self.obs_dims, self.goal = env.obs_dims, env.goal
+        self.action_low, self.action_high = env.action_low, env.action_high
+        names = [t.name for t in self.terms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"reward terms need distinct names, got {names}")
+        rendered = tuple(getattr(env, "image_cameras", ()))
+        for term in self.terms:
+            if term.gate not in GATES:
+                raise ValueError(f"reward term {term.name}: gate must be one of {', '.join(GATES)}, got {term.gate!r}")
+            if term.module.uses_images:
+                if not term.cameras:
+                    raise ValueError(f"reward term {term.name} scores images: give it cameras")
+                missing = [c for c in term.cameras if c not in rendered]
+                if missing:
+                    raise ValueError(f"reward term {term.name} reads cameras {missing} but the env renders "
+                                     f"{list(rendered) or 'no images'}; build it with image_cameras={term.cameras}")
+                size = tuple(getattr(env, "image_size", ()))
+                if term.image_size is not None and size and size != tuple(term.image_size):
+                    raise ValueError(f"reward term {term.name} wants images of {tuple(term.image_size)}, "
+                                     f"the env renders {size}")
+            if term.module.uses_state and term.state_group not in env.obs_dims:
+                raise ValueError(f"reward term {term.name}: observation group {term.state_group!r} not produced; "
+                                 f"the env has {', '.join(env.obs_dims)}")
+        self.stats = {t.name: RunningMeanStd(env.device) for t in self.terms if t.normalize}
+        """Running reward statistics of the normalised terms, by name."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":  # not yet set (e.g. while unpickling): avoid recursing
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def reset(self, seed: int | None = None) -> tuple[Obs, dict[str, Any]]:
+        return self.env.reset(seed=seed)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def reward_term_names(self) -> tuple[str, ...]:
+        """Keys of ``info["reward_terms"]``, in order."""
+        task = getattr(self.env, "task", None)
+        own = task.reward_term_names() if task is not None and self.task_weight != 0.0 else ()
+        return (*own, "task/raw", *(n for t in self.terms for n in (t.name, f"{t.name}/raw")))
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """As :meth:`VecEnv.step`; reward float32[N] = task_weight · task + Σ module terms."""
+        obs, task_reward, terminated, truncated, info = self.env.step(actions)
+        done = terminated | truncated
+        final = info.get("final_obs", obs) if bool(done.any()) else obs
+        w = self.task_weight
+        terms = {k: w * v for k, v in info.get("reward_terms", {}).items()} if w != 0.0 else {}
+        terms["task/raw"] = task_reward
+        reward = w * task_reward
+        for term in self.terms:
+            images = _views(obs, final, done, term.cameras) if term.module.uses_images else None
+            state = _post_step(obs[term.state_group], final[term.state_group], done) if term.module.uses_state else None
+            raw = term.module.score(images, state, self.goal).reward.to(self.device, torch.float32)
+            value = raw
+            if term.normalize:
+                self.stats[term.name].update(raw)
+                value = self.stats[term.name].normalize(raw)
+            if term.gate == "until_success":
+                if "success" not in info:
+                    raise ValueError(f"reward term {term.name}: gate until_success needs info['success'] from the env")
+                value = torch.where(info["success"].to(self.device), torch.zeros_like(value), value)
+            terms[term.name] = term.weight * value
+            terms[f"{term.name}/raw"] = raw
+            reward = reward + terms[term.name]
+            if bool(done.any()) and hasattr(term.module, "reset"):
+                term.module.reset(done.nonzero().squeeze(1))  # modules with per-world state start over
+        info["reward_terms"] = terms
+        return obs, reward, terminated, truncated, info
+
+
+def _post_step(current: torch.Tensor, final: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+    """The post-step value of every world: ``final`` where ``done`` bool[N], else ``current``."""
+    if final is current:
+        return current
+    mask = done.to(current.device).view(-1, *([1] * (current.ndim - 1)))
+    return torch.where(mask, final.to(current.device), current)
+
+
+def _views(obs: Obs, final: Obs, done: torch.Tensor, cameras: Sequence[str]) -> torch.Tensor:
+    """uint8[N, V, H, W, 3]: the post-step images of ``cameras``."""
+    return torch.stack([_post_step(obs["rgb"][c], final["rgb"][c], done) for c in cameras], dim=1)
+
+
+# -- from launch files -----------------------------------------------------------------------------
+
+def build_module(name: str, options: dict[str, Any]) -> RewardModule:
+    """The registered reward module ``name`` built with ``options``; unknown names and options
+    raise errors listing the valid ones."""
+    factory = load_modules().get(name)
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ValueError(f"reward module {name}: unknown options {unknown}; valid options: {', '.join(params)}")
+    return factory(**options)
+
+
+def build_terms(configs: Sequence[RewardModuleConfig], default_camera: str | None) -> list[RewardTerm]:
+    """Reward terms of a launch file's ``rewards.modules``: loads every module (and its model)
+    now, so a missing model fails before any simulation starts. Names repeated in the list get
+    suffixes ``_2``, ``_3`` in the logs."""
+    terms: list[RewardTerm] = []
+    seen: dict[str, int] = {}
+    for i, cfg in enumerate(configs):
+        where = f"rewards.modules[{i}]"
+        if cfg.gate not in GATES:
+            raise ValueError(f"{where}.gate: must be one of {', '.join(GATES)}, got {cfg.gate!r}")
+        try:
+            module = build_module(cfg.name, dict(cfg.options))
+        except (KeyError, ValueError, TypeError) as error:  # unknown name or options, bad option values
+            raise ValueError(f"{where}: {error}") from error
+        except FileNotFoundError as error:  # e.g. models.ModelWeightsNotFound: keep the type callers catch
+            raise type(error)(f"{where} ({cfg.name}): {error}") from error
+        seen[cfg.name] = seen.get(cfg.name, 0) + 1
+        name = cfg.name if seen[cfg.name] == 1 else f"{cfg.name}_{seen[cfg.name]}"
+        cameras = tuple(cfg.cameras) or ((default_camera,) if default_camera and module.uses_images else ())
+        terms.append(RewardTerm(module, name, cfg.weight, cameras, cfg.normalize, cfg.gate, cfg.state_group,
+                                tuple(cfg.image_size) if module.uses_images else None))
+    return terms
+
+
+def rendering(terms: Sequence[RewardTerm]) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """The cameras and the one (H, W) size the env must render for ``terms``."""
+    cameras = tuple(dict.fromkeys(c for t in terms if t.module.uses_images for c in t.cameras))
+    sizes = {t.image_size for t in terms if t.module.uses_images and t.image_size is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"rewards.modules: every module reading images must use one image_size (the env renders "
+                         f"all cameras at one size), got {sorted(sizes)}")
+    return cameras, next(iter(sizes), None)
