@@ -66,6 +66,7 @@ class Commands:
 class FakeArm:
     def __init__(self, params: FakeArmParams, config: RobotConfig, node_name: str, namespace: str = "/") -> None:
         import mujoco
+
         from robot_rl_sim.mjcf import load_model
 
         self.mujoco, self.params, self.config = mujoco, params, config

@@ -24,10 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def render(cfg, qualities: list[str], seed: int):
+    from robot_rl.envs import make
     from robot_rl_sim.episodes import render_episodes
     from robot_rl_sim.rendering import look_at, recolor
-
-    from robot_rl.envs import make
 
     view = cfg.view
     env = make(cfg.task, num_envs=max(1, min(8, len(qualities))), image_cameras=(view.camera,),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import load_robot
 from robot_rl_ros.intervention import KEYS, NOBODY, JointDeltaSource, KeyboardTeleop, Mux, TwistSource

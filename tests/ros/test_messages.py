@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from robot_rl_ros import idl
 from robot_rl_ros import messages as M
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_helpers import Probe, wait_for
+
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import load_robot
 from robot_rl_ros.qos import LATCHED, SENSOR_DATA
 from robot_rl_ros.transition import from_message
-from ros_helpers import Probe, wait_for
 
 pytestmark = pytest.mark.ros
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from robot_rl_ros.config import load_robot
 from robot_rl_ros.kinematics import Arm
 from robot_rl_ros.safety import ArmState, SafetyFilter

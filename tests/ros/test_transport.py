@@ -9,10 +9,11 @@ import textwrap
 import time
 
 import pytest
+from ros_helpers import wait_for
+
 from robot_rl_ros import messages as M
 from robot_rl_ros.qos import LATCHED, SENSOR_DATA
 from robot_rl_ros.transport import TransportError, make_transport
-from ros_helpers import wait_for
 
 pytestmark = pytest.mark.ros
 

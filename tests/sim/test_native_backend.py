@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from robot_rl_sim.mjcf import load_model
-from robot_rl_sim.mujoco_native import NativeBackend
 
 from robot_rl.envs import Randomization, make
+from robot_rl_sim.mjcf import load_model
+from robot_rl_sim.mujoco_native import NativeBackend
 
 
 def test_apply_wrench_pushes_only_the_worlds_it_is_given_for() -> None:

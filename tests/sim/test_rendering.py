@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from robot_rl_sim import rendering
 
 

@@ -10,10 +10,10 @@ import math
 
 import pytest
 import torch
-from robot_rl_sim.constants import panda, quadruped
-from robot_rl_sim.tasks.common import quat_rotate_inverse, yaw_quat
 
 from robot_rl.envs import make
+from robot_rl_sim.constants import panda, quadruped
+from robot_rl_sim.tasks.common import quat_rotate_inverse, yaw_quat
 
 
 def panda_home(env) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,11 +22,10 @@ import torch
 
 pytest.importorskip("mujoco_warp")
 
+from robot_rl.envs import make  # noqa: E402
 from robot_rl_sim.mujoco_native import NativeBackend  # noqa: E402
 from robot_rl_sim.mujoco_warp import WarpBackend  # noqa: E402
 from robot_rl_sim.rendering import RendererUnavailableError  # noqa: E402
-
-from robot_rl.envs import make  # noqa: E402
 
 SCENE = "panda/scene_reach.xml"
 N = 8
