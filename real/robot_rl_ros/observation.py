@@ -6,6 +6,7 @@ One class per task family, registered by task name; the policy file's metadata n
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +31,7 @@ class RobotReading:
     """Distance between the fingers (m): the sum of the finger joints."""
 
 
-class TaskObservation:
+class TaskObservation(ABC):
     """Builds ``observation float32[P]`` and maps ``action float[A]`` in [-1, 1] to targets."""
 
     size: ClassVar[int]
@@ -42,8 +43,9 @@ class TaskObservation:
         self.action_scale = float(task_config.get("action_scale", 0.1))
         self.arm = Arm(config.kinematics)
 
+    @abstractmethod
     def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The policy's observation float32[size] from a robot reading."""
 
     def targets(self, action: np.ndarray, reading: RobotReading) -> np.ndarray:
         """Arm joint targets float64[J] (rad) = measured + action_scale·action[:J], then the

@@ -46,7 +46,8 @@ def export_policy(model: ActorCritic, out: str | Path, metadata: dict[str, Any],
     program = torch.export.export(module, (example,), dynamic_shapes={"obs": {0: torch.export.Dim("batch")}})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(out), extra_files={METADATA: json.dumps(metadata, indent=2)})
+    with open(out, "wb") as f:  # a file object: torch.export would warn about any suffix but .pt2
+        torch.export.save(program, f, extra_files={METADATA: json.dumps(metadata, indent=2)})
     return out
 
 
@@ -55,7 +56,8 @@ def load_policy(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     observation and action sizes, control period, task config)."""
     files = {METADATA: ""}
     try:
-        program = torch.export.load(str(path), extra_files=files)
+        with open(path, "rb") as f:
+            program = torch.export.load(f, extra_files=files)
     except (RuntimeError, ValueError, OSError) as error:
         raise ValueError(f"{path} is not an exported robot_rl policy: {str(error).splitlines()[0]}") from None
     if not files[METADATA]:

@@ -64,17 +64,13 @@ class SceneRenderer:
         self._viewport = mujoco.MjrRect(0, 0, width, height)
         self._data = mujoco.MjData(model)
 
-    def render(self, camera: str, qpos: np.ndarray, mocap_pos: np.ndarray | None = None) -> np.ndarray:
-        """Images uint8[n, H, W, 3] of worlds given by qpos float[n, nq] and mocap_pos float[n, nmocap, 3]."""
-        camera_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-        if camera_id < 0:
-            raise ValueError(f"no camera named {camera!r} in the model")
-        self._camera.fixedcamid = camera_id
+    def draw(self, camera: str, qpos: np.ndarray, mocap_pos: np.ndarray | None = None):
+        """Draw world after world (qpos float[n, nq], mocap_pos float[n, nmocap, 3]) into the
+        offscreen buffer of ``camera``, yielding each world's index while its frame is there."""
+        self._camera.fixedcamid = _camera_id(self.model, camera)
         self._context.make_current()
-        n = qpos.shape[0]
-        images = np.empty((n, self.height, self.width, 3), dtype=np.uint8)
         model, data = self.model, self._data
-        for i in range(n):
+        for i in range(qpos.shape[0]):
             data.qpos[:] = qpos[i]
             if mocap_pos is not None and model.nmocap:
                 data.mocap_pos[:] = mocap_pos[i]
@@ -83,6 +79,12 @@ class SceneRenderer:
             mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
                                    mujoco.mjtCatBit.mjCAT_ALL, self._scene)
             mujoco.mjr_render(self._viewport, self._scene, self._mjr)
+            yield i
+
+    def render(self, camera: str, qpos: np.ndarray, mocap_pos: np.ndarray | None = None) -> np.ndarray:
+        """Images uint8[n, H, W, 3] of worlds given by qpos float[n, nq] and mocap_pos float[n, nmocap, 3]."""
+        images = np.empty((qpos.shape[0], self.height, self.width, 3), dtype=np.uint8)
+        for i in self.draw(camera, qpos, mocap_pos):
             mujoco.mjr_readPixels(images[i], None, self._viewport, self._mjr)
         return np.ascontiguousarray(images[:, ::-1])  # OpenGL rows run bottom-up
 
@@ -184,27 +186,16 @@ class DepthRenderer(SceneRenderer):
         """Worlds given by qpos float[n, nq] and mocap_pos float[n, nmocap, 3] ->
         rgb uint8[n, H, W, 3], depth float32[n, H, W] (metres, z-depth) and camera-to-world
         poses float64[n, 4, 4] (see :func:`camera_extrinsics`)."""
-        self._camera.fixedcamid = _camera_id(self.model, camera)
-        self._context.make_current()
         n = qpos.shape[0]
         images = np.empty((n, self.height, self.width, 3), dtype=np.uint8)
         buffers = np.empty((n, self.height, self.width), dtype=np.float32)
         poses = np.empty((n, 4, 4))
-        model, data = self.model, self._data
-        for i in range(n):
-            data.qpos[:] = qpos[i]
-            if mocap_pos is not None and model.nmocap:
-                data.mocap_pos[:] = mocap_pos[i]
-            mujoco.mj_kinematics(model, data)
-            mujoco.mj_camlight(model, data)
-            mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
-                                   mujoco.mjtCatBit.mjCAT_ALL, self._scene)
-            mujoco.mjr_render(self._viewport, self._scene, self._mjr)
+        for i in self.draw(camera, qpos, mocap_pos):
             mujoco.mjr_readPixels(images[i], buffers[i], self._viewport, self._mjr)
-            poses[i] = camera_extrinsics(model, data, camera)
+            poses[i] = camera_extrinsics(self.model, self._data, camera)
         rows = slice(None, None, -1)  # OpenGL rows run bottom-up
-        return (np.ascontiguousarray(images[:, rows]), depth_to_metres(np.ascontiguousarray(buffers[:, rows]), model),
-                poses)
+        return (np.ascontiguousarray(images[:, rows]),
+                depth_to_metres(np.ascontiguousarray(buffers[:, rows]), self.model), poses)
 
     def intrinsics(self, camera: str) -> tuple[float, float, float, float]:
         """(fx, fy, cx, cy) of ``camera`` at this renderer's image size."""

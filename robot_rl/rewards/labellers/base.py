@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -93,7 +94,7 @@ class Labeller(Protocol):
         ...
 
 
-class LabellerBase:
+class LabellerBase(ABC):
     """Implements ``label`` and the counting; subclasses implement ``_answer``."""
 
     model_id: str = ""
@@ -119,8 +120,9 @@ class LabellerBase:
                 self._warn(answer)
         return answers
 
+    @abstractmethod
     def _answer(self, a: torch.Tensor, b: torch.Tensor, goal: str) -> list[Answer]:
-        raise NotImplementedError
+        """One answer per pair; subclasses ask their judge."""
 
     def _warn(self, answer: Answer) -> None:
         # The first few bad answers at WARNING show what the judge says; the rest at DEBUG.
