@@ -6,7 +6,8 @@
 Renders scripted episodes (expert, noisy expert, regressing, random), fits the module on the
 training ones, scores held-out ones and reports per-episode Spearman against true progress,
 pairwise accuracy on pairs of clearly different progress and VOC — each next to the
-time-index baseline. Writes ``reward_eval.json`` and ``reward_eval.png``.
+time-index baseline. Writes ``reward_eval.json``, ``reward_eval.png`` and, for learned modules, ``module.pt``
+(which a training launch file can load, e.g. ``options: {checkpoint: .../module.pt}``).
 """
 
 from __future__ import annotations
@@ -88,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
     load_modules().get(cfg.module)  # an unknown module fails before anything renders
     train, goal = render(cfg, cfg.train.qualities(), cfg.seed)
     held_out, _ = render(cfg, cfg.eval.qualities(), cfg.seed + 1)
-    report = evaluate_module(cfg, train, held_out, goal)
+    report, module = evaluate_module(cfg, train, held_out, goal)
     out = Path(cfg.out) / f"{cfg.task}_{cfg.module}"
     out.mkdir(parents=True, exist_ok=True)
+    if hasattr(module, "save"):  # a learned reward, usable from a training launch file
+        module.save(out / "module.pt")
     (out / "reward_eval.json").write_text(json.dumps({"config": args.launch, **report}, indent=2))
     png = plot(report, out / "reward_eval.png", f"{cfg.task} / {cfg.module}")
     print(f"{cfg.task} / {cfg.module} on {len(held_out)} held-out episodes:")
@@ -102,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
     m = report["reward"]
     print(f"  time index  Spearman {m['time_spearman']:.3f}   pairwise accuracy {m['time_pairwise_accuracy']:.3f}   "
           f"VOC {m['time_voc']:.3f}")
-    print(f"wrote {out / 'reward_eval.json'} and {png}")
+    saved = f" and the fitted module {out / 'module.pt'}" if hasattr(module, "save") else ""
+    print(f"wrote {out / 'reward_eval.json'}, {png}{saved}")
     return 0

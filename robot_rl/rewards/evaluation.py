@@ -67,8 +67,10 @@ def score_episodes(module: RewardModule, frames: Frames, goal: str) -> tuple[lis
     return rewards, (progress if len(progress) == len(frames) else None)
 
 
-def evaluate_module(cfg: RewardEvalConfig, train: Sequence, held_out: Sequence, goal: str) -> dict[str, Any]:
-    """Fit ``cfg.module`` on ``train`` episodes and report metrics on ``held_out`` ones.
+def evaluate_module(cfg: RewardEvalConfig, train: Sequence, held_out: Sequence,
+                    goal: str) -> tuple[dict[str, Any], RewardModule]:
+    """Fit ``cfg.module`` on ``train`` episodes and report metrics on ``held_out`` ones;
+    returns the report and the fitted module.
 
     Episodes need ``.images[camera]`` uint8[T, H, W, 3] and ``.progress`` float[T].
     """
@@ -91,4 +93,4 @@ def evaluate_module(cfg: RewardEvalConfig, train: Sequence, held_out: Sequence, 
          **({"progress": progress[k].tolist()} if progress is not None else {})}
         for k, (e, r) in enumerate(zip(held_out, rewards))
     ]
-    return report
+    return report, module

@@ -30,6 +30,7 @@ def test_reward_eval_writes_metrics_next_to_the_time_index_baseline(tmp_path: Pa
     assert [e["quality"] for e in report["episodes"]] == ["expert", "regressing"]
     assert len(report["episodes"][0]["reward"]) == 8
     assert "time index  Spearman" in capsys.readouterr().out
+    assert (out / "module.pt").is_file()  # the fitted critic, for training launch files
 
 
 def test_reward_eval_rejects_unknown_modules_before_rendering(tmp_path: Path, capsys) -> None:
