@@ -76,3 +76,15 @@ def check_images(images: torch.Tensor | None, module: str) -> torch.Tensor:
     if images.dtype != torch.uint8 or images.ndim != 5 or images.shape[-1] != 3:
         raise ValueError(f"{module}: images must be uint8[B, V, H, W, 3], got {images.dtype}{list(images.shape)}")
     return images
+
+
+def check_episodes(episodes, module: str) -> list[torch.Tensor]:
+    """Validate episodes, each uint8[T, V, H, W, 3] or single-view uint8[T, H, W, 3]; returns
+    them as uint8[T, V, H, W, 3] tensors."""
+    out = []
+    for episode in episodes:
+        episode = torch.as_tensor(episode)
+        out.append(check_images(episode[:, None] if episode.ndim == 4 else episode, module))
+    if not out:
+        raise ValueError(f"{module}: fit needs at least one episode")
+    return out

@@ -56,7 +56,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from robot_rl.rewards.base import REWARDS, RewardOutput, check_images
+from robot_rl.rewards.base import REWARDS, RewardOutput, check_episodes, check_images
 from robot_rl.rewards.cnn import SmallCNN, random_shift, to_float
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]
@@ -235,16 +235,6 @@ class _Step:
     """float32[M]"""
 
 
-def _episodes(demos: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    out = []
-    for d in demos:
-        d = torch.as_tensor(d)
-        out.append(check_images(d[:, None] if d.ndim == 4 else d, "perceptual"))
-    if not out:
-        raise ValueError("perceptual: fit needs at least one demo")
-    return out
-
-
 @REWARDS.register("perceptual")
 class PerceptualReward:
     """Step-wise perceptual reward fitted on a few demos (see the module docstring).
@@ -299,7 +289,7 @@ class PerceptualReward:
 
     def fit(self, demos: Sequence[torch.Tensor]) -> PerceptualReward:
         """Fit steps and step models on demos uint8[T_i, V, H, W, 3] (or [T_i, H, W, 3])."""
-        demos = _episodes(demos)
+        demos = check_episodes(demos, "perceptual")
         if self.net is not None:
             views = [d[:, v] for d in demos for v in range(d.shape[1])]  # each view in time order
             self.train_losses = train_time_contrastive(self.net, views, self.train_config)

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from robot_rl.rewards.base import REWARDS, RewardOutput, check_images
+from robot_rl.rewards.base import REWARDS, RewardOutput, check_episodes, check_images
 from robot_rl.rewards.cnn import SmallCNN, random_shift, to_float
 
 
@@ -59,16 +59,6 @@ def relative_critic(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
     gained = d / (1.0 - before).clamp_min(1e-6)
     lost = d / before.clamp_min(1e-6)
     return torch.where(d >= 0, gained, lost).clamp(-1.0, 1.0)
-
-
-def _episodes(episodes: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    out = []
-    for e in episodes:
-        e = torch.as_tensor(e)
-        out.append(check_images(e[:, None] if e.ndim == 4 else e, "progress_critic"))
-    if not out:
-        raise ValueError("progress_critic: fit needs at least one episode")
-    return out
 
 
 @REWARDS.register("progress_critic")
@@ -124,7 +114,7 @@ class ProgressCritic:
     def episode_values(self, frames: torch.Tensor, stride: int = 1) -> torch.Tensor:
         """Values float32[T'] of one episode uint8[T, V, H, W, 3] (or [T, H, W, 3]): VLAC's rule
         over the critics of frames (0, s), (s, 2s), ... with s = ``stride``; T' = ceil(T / s)."""
-        frames = _episodes([frames])[0][::stride]
+        frames = check_episodes([frames], "progress_critic")[0][::stride]
         g = self.potential(frames)
         return vlac_values(relative_critic(g[:-1], g[1:])) if len(g) > 1 else torch.zeros(1)
 
@@ -133,7 +123,7 @@ class ProgressCritic:
     def fit(self, episodes: Sequence[torch.Tensor], progress: Sequence[Any] | None = None) -> ProgressCritic:
         """Train on episodes uint8[T_i, V, H, W, 3] (or [T_i, H, W, 3]) with ground-truth progress
         float[T_i] each, or the time index t/(T_i − 1) when ``progress`` is None."""
-        episodes = _episodes(episodes)
+        episodes = check_episodes(episodes, "progress_critic")
         if progress is None:
             progress = [torch.arange(len(e)) / max(len(e) - 1, 1) for e in episodes]
         labels = [torch.as_tensor(p, dtype=torch.float32).reshape(-1) for p in progress]
