@@ -1,12 +1,14 @@
 """Tiny random CLIP and SigLIP models written as a downloaded model folder is laid out (config,
 safetensors weights, tokenizer, preprocessor_config.json), so tests load them through the real
-offline path of ``robot_rl.rewards.models``."""
+offline path of ``robot_rl.rewards.models``; one torch thread for every reward test; and
+rendered panda_reach episodes shared by the end-to-end tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 WORDS = "a the robot arm gripper touches green ball red cube table on is in air".split()
 TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
@@ -62,3 +64,30 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_siglip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_siglip(tmp_path_factory.mktemp("tiny-siglip"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny convolutions: extra threads only add overhead, and a lot of it on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+MIXED = ["expert", "noisy", "regressing"] * 3 + ["random"] * 2
+"""Qualities of the held-out panda_reach episodes."""
+
+
+@pytest.fixture(scope="session")
+def reach_demos():
+    """Five scripted expert panda_reach episodes (30 frames, 64x64 front camera)."""
+    episodes = pytest.importorskip("robot_rl_sim.episodes")
+    return episodes.make_episodes("panda_reach", ["expert"] * 5, num_steps=30, seed=0, num_envs=5)
+
+
+@pytest.fixture(scope="session")
+def reach_held_out():
+    """Held-out panda_reach episodes of :data:`MIXED` qualities."""
+    episodes = pytest.importorskip("robot_rl_sim.episodes")
+    return episodes.make_episodes("panda_reach", MIXED, num_steps=30, seed=100, num_envs=6)

@@ -11,15 +11,6 @@ from robot_rl.rewards.base import REWARDS, RewardModule
 from robot_rl.rewards.perceptual import FrozenEncoder, PerceptualReward, segment, select_features
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions: extra threads only add overhead, and a lot of it on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _sse(x: torch.Tensor, bounds: list[int]) -> float:
     return sum(float(((x[a:b] - x[a:b].mean(0)) ** 2).sum()) for a, b in zip(bounds[:-1], bounds[1:]))
 

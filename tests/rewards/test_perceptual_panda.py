@@ -4,35 +4,18 @@ episodes of mixed quality against the task's ground-truth progress and the time-
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from robot_rl.rewards.metrics import episode_spearman, pairwise_accuracy, time_index
 from robot_rl.rewards.perceptual import PerceptualReward
-
-episodes = pytest.importorskip("robot_rl_sim.episodes")
-
-MIXED = ["expert", "noisy", "regressing"] * 3 + ["random"] * 2
-
-
-@pytest.fixture(scope="module")
-def rendered():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead, a lot on a busy machine
-    try:
-        demos = episodes.make_episodes("panda_reach", ["expert"] * 5, num_steps=30, seed=0, num_envs=5)
-        held = episodes.make_episodes("panda_reach", MIXED, num_steps=30, seed=100, num_envs=6)
-        yield demos, held
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _images(episode) -> torch.Tensor:
     return torch.from_numpy(episode.images["front"])[:, None]  # uint8[T, 1, H, W, 3]
 
 
-def test_perceptual_progress_tracks_true_progress_on_held_out_episodes(rendered) -> None:
-    demos, held = rendered
+def test_perceptual_progress_tracks_true_progress_on_held_out_episodes(reach_demos, reach_held_out) -> None:
+    demos, held = reach_demos, reach_held_out
     module = PerceptualReward().fit([_images(d) for d in demos])
     outs = [module.score(_images(e), None, "the gripper touches the green ball") for e in held]
     truth = [e.progress for e in held]

@@ -21,13 +21,6 @@ from robot_rl.rewards.preference import (
 SMALL = dict(channels=(4, 4), strides=(2, 2), hidden=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead, a lot on a busy machine
-    yield
-    torch.set_num_threads(threads)
-
 
 def images(n: int, seed: int = 0, views: int = 1, size: int = 16) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)

@@ -25,19 +25,11 @@ GOAL = "the robot gripper touches the green ball"
 HELD_OUT = ["expert", "noisy", "regressing"] * 6
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead, a lot on a busy machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _frames(episode) -> torch.Tensor:
     return torch.from_numpy(episode.images["front"])[:, None]  # uint8[T, 1, 64, 64, 3]
 
 
-def test_preferences_from_a_noisy_oracle_learn_held_out_progress(one_thread) -> None:
+def test_preferences_from_a_noisy_oracle_learn_held_out_progress() -> None:
     train = episodes.make_episodes("panda_reach", ["expert", "noisy", "regressing", "random"] * 16, num_steps=12,
                                    seed=0, num_envs=16)
     held = episodes.make_episodes("panda_reach", HELD_OUT, num_steps=20, seed=1000, num_envs=16)

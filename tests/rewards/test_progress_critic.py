@@ -9,15 +9,6 @@ from robot_rl.rewards.base import REWARDS, PairwiseRewardModule
 from robot_rl.rewards.progress_critic import ProgressCritic, relative_critic, vlac_values
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions: extra threads only add overhead, and a lot of it on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_vlac_value_rule_hand_computed() -> None:
     # V0 = 0
     # c = +0.5: V = 0    + (1 - 0)    * 0.5  = 0.5

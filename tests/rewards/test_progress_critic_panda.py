@@ -12,21 +12,11 @@ from robot_rl.rewards.progress_critic import ProgressCritic
 
 episodes = pytest.importorskip("robot_rl_sim.episodes")
 
-MIXED = ["expert", "noisy", "regressing"] * 3 + ["random"] * 2
-
 
 @pytest.fixture(scope="module")
-def rendered():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only add overhead, a lot on a busy machine
-    try:
-        demos = episodes.make_episodes("panda_reach", ["expert"] * 5, num_steps=30, seed=0, num_envs=5)
-        rollouts = episodes.make_episodes("panda_reach", ["noisy", "regressing", "random"] * 2, num_steps=30,
-                                          seed=200, num_envs=6)
-        held = episodes.make_episodes("panda_reach", MIXED, num_steps=30, seed=100, num_envs=6)
-        yield demos, rollouts, held
-    finally:
-        torch.set_num_threads(threads)
+def rollouts():
+    return episodes.make_episodes("panda_reach", ["noisy", "regressing", "random"] * 2, num_steps=30,
+                                  seed=200, num_envs=6)
 
 
 def _images(episode) -> torch.Tensor:
@@ -39,8 +29,8 @@ def _report(critic: ProgressCritic, held) -> dict[str, float]:
     return progress_metrics(values, [e.progress for e in mixed])
 
 
-def test_critic_from_demos_with_time_index_deltas(rendered) -> None:
-    demos, _, held = rendered
+def test_critic_from_demos_with_time_index_deltas(reach_demos, reach_held_out) -> None:
+    demos, held = reach_demos, reach_held_out
     critic = ProgressCritic().fit([_images(d) for d in demos])  # no ground truth: t / (T - 1)
     report = _report(critic, held)
     print("critic from demos:", {k: round(v, 3) for k, v in report.items()})
@@ -51,8 +41,8 @@ def test_critic_from_demos_with_time_index_deltas(rendered) -> None:
     assert report["pairwise_accuracy_within"] > report["time_pairwise_accuracy_within"] + 0.05
 
 
-def test_critic_from_rollouts_with_ground_truth_deltas(rendered) -> None:
-    demos, rollouts, held = rendered
+def test_critic_from_rollouts_with_ground_truth_deltas(reach_demos, rollouts, reach_held_out) -> None:
+    demos, held = reach_demos, reach_held_out
     train = demos + rollouts
     critic = ProgressCritic().fit([_images(e) for e in train], [e.progress for e in train])
     report = _report(critic, held)
