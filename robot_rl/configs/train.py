@@ -28,6 +28,38 @@ class EnvConfig:
 
 
 @dataclass(frozen=True)
+class OnlineLearningConfig:
+    """How a preference reward keeps learning during training (``rewards.modules[i].online``)."""
+
+    labeller: Literal["oracle", "vlm", "http"] = "oracle"
+    """Who judges pairs: ``oracle`` (the simulator's true progress, with ``flip_prob`` mistakes;
+    for measuring the method), ``vlm`` (a local image-text-to-text model) or ``http`` (an
+    OpenAI-compatible server)."""
+    labeller_options: dict[str, Any] = field(default_factory=dict)
+    """Fields of the labeller's config: ``oracle``: ``flip_prob``, ``tie_threshold``, ``seed``;
+    ``vlm``: :class:`~robot_rl.rewards.labellers.vlm.VLMLabellerConfig`; ``http``:
+    :class:`~robot_rl.rewards.labellers.http.HTTPLabellerConfig`."""
+    first_step: int = bounded(5_000, 0)
+    """Env steps (summed over worlds) before the first query."""
+    every: int = bounded(5_000, 1)
+    """Env steps between queries."""
+    per_update: int = bounded(100, 1)
+    """Pairs asked at each query."""
+    budget: int = bounded(4_000, 0)
+    """Pairs asked over the whole run."""
+    candidates: int = bounded(10, 1)
+    """Candidate pairs drawn per pair asked; ``selection`` keeps the best ``per_update``."""
+    selection: Literal["uniform", "disagreement"] = "disagreement"
+    pairs: Literal["any", "same_episode"] = "any"
+    """Draw the two observations of a candidate pair from anywhere in the pool, or from one episode."""
+    pool_size: int = bounded(16_384, 2)
+    """Observations kept (the most recent ones)."""
+    epochs_per_update: int = bounded(3, 1)
+    """Passes over all labels after each query."""
+
+
+
+@dataclass(frozen=True)
 class RewardModuleConfig:
     """A reward module (``robot_rl.rewards``) whose weighted reward joins the task reward."""
 
@@ -47,6 +79,9 @@ class RewardModuleConfig:
     """Observation group given to modules that score state vectors."""
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the module's factory, e.g. ``{model: PATH, alpha: 0.5, baseline: [...]}``."""
+    online: OnlineLearningConfig | None = None
+    """Keep learning the module (``preference`` only) from labels on the policy's own observations
+    during training; None: the module stays as loaded."""
 
 
 @dataclass(frozen=True)

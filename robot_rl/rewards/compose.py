@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -32,7 +33,7 @@ from robot_rl.envs.vec_env import Obs
 from robot_rl.rewards.base import RewardModule, load_modules
 
 if TYPE_CHECKING:
-    from robot_rl.configs.train import RewardModuleConfig
+    from robot_rl.configs.train import OnlineLearningConfig, RewardModuleConfig
 
 Gate = Literal["none", "until_success"]
 GATES: tuple[str, ...] = ("none", "until_success")
@@ -54,6 +55,8 @@ class RewardTerm:
     """Observation group passed as ``state`` to modules with ``uses_state``."""
     image_size: tuple[int, int] | None = None
     """(H, W) the env must render at for this module (None: any)."""
+    online: OnlineLearningConfig | None = None
+    """Keep training the module on labelled pairs of the policy's observations (preference only)."""
 
 
 class RunningMeanStd:
@@ -92,7 +95,7 @@ class RewardWrapper:
     ``image_cameras``, ...) are the wrapped env's.
     """
 
-    def __init__(self, env: Any, terms: Sequence[RewardTerm], task_weight: float = 1.0) -> None:
+    def __init__(self, env: Any, terms: Sequence[RewardTerm], task_weight: float = 1.0, seed: int = 0) -> None:
         self.env = env
         self.terms = tuple(terms)
         self.task_weight = float(task_weight)
@@ -122,6 +125,16 @@ class RewardWrapper:
                                  f"the env has {', '.join(env.obs_dims)}")
         self.stats = {t.name: RunningMeanStd(env.device) for t in self.terms if t.normalize}
         """Running reward statistics of the normalised terms, by name."""
+        self.learners = {}
+        """Online learners of the terms with ``online`` set, by name (:mod:`robot_rl.rewards.online`)."""
+        for i, term in enumerate(self.terms):
+            if term.online is not None:
+                from robot_rl.rewards.online import OnlinePreferenceLearner
+
+                if not term.module.uses_images:
+                    raise ValueError(f"reward term {term.name}: online learning labels images; the module reads none")
+                self.learners[term.name] = OnlinePreferenceLearner(term.module, term.online, self.goal,
+                                                                   self.num_envs, seed=seed + i)
 
     def __getattr__(self, name: str) -> Any:
         if name == "env":  # not yet set (e.g. while unpickling): avoid recursing
@@ -133,6 +146,15 @@ class RewardWrapper:
 
     def close(self) -> None:
         self.env.close()
+
+    def learning_metrics(self) -> dict[str, float]:
+        """``reward_learning/<term>/<counter>`` of every online learner, for training logs."""
+        return {f"reward_learning/{name}/{key}": value for name, learner in self.learners.items()
+                for key, value in learner.metrics().items()}
+
+    def save_learned(self, directory: str | Path) -> list[Path]:
+        """Write every online-learned reward model to ``<directory>/<term>.pt``."""
+        return [learner.save(directory, name) for name, learner in self.learners.items()]
 
     def reward_term_names(self) -> tuple[str, ...]:
         """Keys of ``info["reward_terms"]``, in order."""
@@ -165,6 +187,8 @@ class RewardWrapper:
             terms[term.name] = term.weight * value
             terms[f"{term.name}/raw"] = raw
             reward = reward + terms[term.name]
+            if term.name in self.learners:  # learn after scoring: this step's reward used the model it saw
+                self.learners[term.name].observe(images, info.get("progress"), done)
             if bool(done.any()) and hasattr(term.module, "reset"):
                 term.module.reset(done.nonzero().squeeze(1))  # modules with per-world state start over
         info["reward_terms"] = terms
@@ -217,8 +241,10 @@ def build_terms(configs: Sequence[RewardModuleConfig], default_camera: str | Non
         seen[cfg.name] = seen.get(cfg.name, 0) + 1
         name = cfg.name if seen[cfg.name] == 1 else f"{cfg.name}_{seen[cfg.name]}"
         cameras = tuple(cfg.cameras) or ((default_camera,) if default_camera and module.uses_images else ())
+        if cfg.online is not None and cfg.name != "preference":
+            raise ValueError(f"{where}.online: only the preference module learns online, not {cfg.name}")
         terms.append(RewardTerm(module, name, cfg.weight, cameras, cfg.normalize, cfg.gate, cfg.state_group,
-                                tuple(cfg.image_size) if module.uses_images else None))
+                                tuple(cfg.image_size) if module.uses_images else None, cfg.online))
     return terms
 
 

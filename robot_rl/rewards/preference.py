@@ -227,6 +227,7 @@ class PreferenceReward:
     def clear_labels(self) -> None:
         self.a, self.b, self.labels = self.a[:0], self.b[:0], self.labels[:0]
 
+    @torch.enable_grad()  # also when called while scoring under no_grad (online learning)
     def update(self, max_epochs: int | None = None) -> dict[str, float]:
         """Train every member on all labelled pairs until the train accuracy reaches
         ``stop_accuracy`` or ``max_epochs`` passes. Returns epochs, last loss and accuracy."""

@@ -42,7 +42,7 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
     terms = build_terms(r.modules, default_camera=None if env_id else task_class(cfg.env.task).cameras[0])
 
     def wrap(env: VecEnv) -> VecEnv:
-        return RewardWrapper(env, terms, r.task_weight) if terms or r.task_weight != 1.0 else env
+        return RewardWrapper(env, terms, r.task_weight, cfg.seed) if terms or r.task_weight != 1.0 else env
 
     if env_id:
         if r.weights:
@@ -152,6 +152,8 @@ class Trainer:
     def save(self) -> Path | None:
         if self.run_dir is None:
             return None
+        if getattr(self.env, "learners", None):  # rewards learned during training
+            self.env.save_learned(self.run_dir / "reward_models")
         return checkpoints.save_checkpoint(
             self.run_dir / "checkpoints" / f"model_{self.iteration}.pt", task=self.cfg.env.task, dims=self.dims,
             model=self.ppo.model, optimizer=self.ppo.optimizer, iteration=self.iteration,
@@ -197,6 +199,8 @@ class Trainer:
                        "loss/surrogate": stats.surrogate, "loss/value": stats.value, "train/entropy": stats.entropy,
                        "train/kl": stats.kl, "train/lr": stats.lr, "train/action_std": stats.action_std,
                        "perf/fps": steps_per_iteration / elapsed, "perf/collect_fraction": collect_time / elapsed}
+                if hasattr(env, "learning_metrics"):  # rewards learned during training
+                    row.update(env.learning_metrics())
                 self._log(row, metrics_file, writer)
                 if bar is not None:
                     bar.update(steps_per_iteration)
