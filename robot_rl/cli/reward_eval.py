@@ -31,7 +31,7 @@ def render(cfg, qualities: list[str], seed: int):
 
     view = cfg.view
     env = make(cfg.task, num_envs=max(1, min(8, len(qualities))), image_cameras=(view.camera,),
-               image_size=tuple(view.image_size), seed=seed)
+               image_size=tuple(view.image_size), image_antialias=view.antialias, seed=seed)
     try:
         if view.camera_pos is not None or view.camera_lookat is not None:
             if view.camera_pos is None or view.camera_lookat is None:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from robot_rl.configs.loading import bounded
 
@@ -39,6 +39,8 @@ class ViewConfig:
     """... and point it at this one; tests viewpoint sensitivity."""
     colors: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     """Geom name -> RGBA, e.g. ``{cube: [0.1, 0.3, 0.9, 1.0]}``; tests colour sensitivity."""
+    antialias: bool = True
+    """Multisample the frames; match the ``env.image_antialias`` of the training the reward is for."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class RewardEvalConfig:
     """Preference module: oracle-labelled pairs drawn from the training episodes."""
     label_flip: float = bounded(0.1, 0.0, 1.0)
     """Preference module: probability that an oracle label is flipped."""
+    label_pairs: Literal["any", "same_episode"] = "same_episode"
+    """Preference module: draw both frames of a labelled pair from one training episode, or
+    from any two. The task's progress (1 - d/d0 for panda_reach) is relative to the episode's
+    start, which the frames do not show, so only within an episode does it order what they show."""
     min_gap: float = bounded(0.2, 0.0, 1.0)
     """Pairwise accuracy counts pairs whose true progress differs by more than this."""
     seed: int = 0

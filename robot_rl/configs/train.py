@@ -25,6 +25,9 @@ class EnvConfig:
     """Worlds stepped together (per process under torchrun)."""
     task_overrides: dict[str, Any] = field(default_factory=dict)
     """Fields of the task's config to replace, e.g. ``{episode_length_s: 4.0}``."""
+    image_antialias: bool = True
+    """Multisample the camera images reward modules score; false renders small images ~2.6x
+    faster (panda_reach at 64x64) with jagged edges."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class OnlineLearningConfig:
     pool_size: int = bounded(16_384, 2)
     """Observations kept (the most recent ones)."""
     epochs_per_update: int = bounded(3, 1)
-    """Passes over all labels after each query."""
-
+    """Training passes after each query."""
+    pairs_per_epoch: int | None = bounded(None, 1)
+    """Labelled pairs visited per pass (drawn at random); None: all of them, so updates grow
+    slower as labels accumulate."""
 
 
 @dataclass(frozen=True)

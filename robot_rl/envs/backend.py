@@ -122,9 +122,10 @@ class Backend(Protocol):
         ...
 
     def render(
-        self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None
+        self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None, antialias: bool = True
     ) -> torch.Tensor:
-        """Images uint8[n, H, W, 3] of ``camera`` in worlds ``env_ids`` (all when None)."""
+        """Images uint8[n, H, W, 3] of ``camera`` in worlds ``env_ids`` (all when None);
+        ``antialias=False`` may render faster with jagged edges."""
         ...
 
     def close(self) -> None: ...

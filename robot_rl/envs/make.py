@@ -42,6 +42,7 @@ def make(
     overrides: dict[str, Any] | None = None,
     image_cameras: tuple[str, ...] = (),
     image_size: tuple[int, int] = (84, 84),
+    image_antialias: bool = True,
 ) -> SimVecEnv:
     """N worlds of ``task`` as a :class:`SimVecEnv`.
 
@@ -51,7 +52,8 @@ def make(
         device: torch device for the warp backend (``"cuda"`` when available, else ``"cpu"``);
             the native backend always runs on the CPU.
         config: the task's config; ``overrides`` replace fields of it (or of the default).
-        image_cameras: cameras rendered into ``obs["rgb"]`` at ``image_size`` (H, W) each step.
+        image_cameras: cameras rendered into ``obs["rgb"]`` at ``image_size`` (H, W) each step,
+            multisampled unless ``image_antialias`` is False (faster, jagged edges).
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -67,7 +69,8 @@ def make(
         sim = BACKENDS.get(backend)(cls.scene, num_envs, device)
     except ModuleNotFoundError as error:
         raise _missing_simulator(error) from error
-    return SimVecEnv(cls(config, num_envs, sim.device, sim.layout), sim, seed, image_cameras, image_size)
+    return SimVecEnv(cls(config, num_envs, sim.device, sim.layout), sim, seed, image_cameras, image_size,
+                     image_antialias)
 
 
 def task_names() -> list[str]:

@@ -26,6 +26,7 @@ class SimVecEnv:
         seed: int = 0,
         image_cameras: tuple[str, ...] = (),
         image_size: tuple[int, int] = (84, 84),
+        image_antialias: bool = True,
     ) -> None:
         for camera in image_cameras:
             if camera not in backend.layout.cameras:
@@ -42,6 +43,7 @@ class SimVecEnv:
         self.goal = task.config.goal
         self.image_cameras = tuple(image_cameras)
         self.image_size = image_size
+        self.image_antialias = image_antialias
         self.control_dt = task.config.control_dt
         """Seconds between actions."""
         self.substeps = max(1, round(self.control_dt / backend.layout.timestep))
@@ -101,11 +103,10 @@ class SimVecEnv:
             self._reset_worlds(done_ids)
             obs = self._observe(render=False)
             if self.image_cameras:
-                h, w = self.image_size
                 obs["rgb"] = {}
                 for camera, images in info["final_obs"]["rgb"].items():
                     images = images.clone()
-                    images[done_ids] = self.sim.render(camera, h, w, done_ids)
+                    images[done_ids] = self._render_images(camera, done_ids)
                     obs["rgb"][camera] = images
         return obs, reward, terminated, truncated, info
 
@@ -118,6 +119,13 @@ class SimVecEnv:
                env_ids: torch.Tensor | None = None) -> torch.Tensor:
         """uint8[n, H, W, 3] from ``camera`` (the task's first camera by default)."""
         return self.sim.render(camera or self.task.cameras[0], height, width, env_ids)
+
+    def _render_images(self, camera: str, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8[n, H, W, 3] observation images of ``camera`` (``obs["rgb"]``)."""
+        h, w = self.image_size
+        if self.image_antialias:
+            return self.sim.render(camera, h, w, env_ids)
+        return self.sim.render(camera, h, w, env_ids, antialias=False)
 
     def _delay(self, actions: torch.Tensor) -> torch.Tensor:
         if self._action_history.shape[0] == 1:
@@ -153,6 +161,5 @@ class SimVecEnv:
             noise = torch.randn(policy.shape, generator=self._generator, device=self.device)
             obs["policy"] = policy + std * noise
         if render and self.image_cameras:
-            h, w = self.image_size
-            obs["rgb"] = {camera: self.sim.render(camera, h, w) for camera in self.image_cameras}
+            obs["rgb"] = {camera: self._render_images(camera) for camera in self.image_cameras}
         return obs

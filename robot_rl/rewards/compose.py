@@ -21,6 +21,7 @@ ending the episode early attractive, prefer ``normalize=False`` and a weight.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ class RewardWrapper:
         for term in self.terms:
             if term.gate not in GATES:
                 raise ValueError(f"reward term {term.name}: gate must be one of {', '.join(GATES)}, got {term.gate!r}")
-            if term.module.uses_images:
+            if term.module.uses_images or _judges_images(term):
                 if not term.cameras:
                     raise ValueError(f"reward term {term.name} scores images: give it cameras")
                 missing = [c for c in term.cameras if c not in rendered]
@@ -131,8 +132,6 @@ class RewardWrapper:
             if term.online is not None:
                 from robot_rl.rewards.online import OnlinePreferenceLearner
 
-                if not term.module.uses_images:
-                    raise ValueError(f"reward term {term.name}: online learning labels images; the module reads none")
                 self.learners[term.name] = OnlinePreferenceLearner(term.module, term.online, self.goal,
                                                                    self.num_envs, seed=seed + i)
 
@@ -151,6 +150,16 @@ class RewardWrapper:
         """``reward_learning/<term>/<counter>`` of every online learner, for training logs."""
         return {f"reward_learning/{name}/{key}": value for name, learner in self.learners.items()
                 for key, value in learner.metrics().items()}
+
+    def adopt_learned(self, source: RewardWrapper) -> RewardWrapper:
+        """Score with ``source``'s modules (same launch file) as they are now, learning no further:
+        evaluation after online reward learning. Returns self."""
+        if [t.name for t in source.terms] != [t.name for t in self.terms]:
+            raise ValueError("adopt_learned: the two wrappers have different reward terms")
+        self.terms = tuple(dataclasses.replace(mine, module=theirs.module, online=None)
+                           for mine, theirs in zip(self.terms, source.terms))
+        self.learners = {}
+        return self
 
     def save_learned(self, directory: str | Path) -> list[Path]:
         """Write every online-learned reward model to ``<directory>/<term>.pt``."""
@@ -173,7 +182,8 @@ class RewardWrapper:
         terms["task/raw"] = task_reward
         reward = w * task_reward
         for term in self.terms:
-            images = _views(obs, final, done, term.cameras) if term.module.uses_images else None
+            images = _views(obs, final, done, term.cameras) if term.module.uses_images or _judges_images(term) \
+                else None
             state = _post_step(obs[term.state_group], final[term.state_group], done) if term.module.uses_state else None
             raw = term.module.score(images, state, self.goal).reward.to(self.device, torch.float32)
             value = raw
@@ -188,11 +198,18 @@ class RewardWrapper:
             terms[f"{term.name}/raw"] = raw
             reward = reward + terms[term.name]
             if term.name in self.learners:  # learn after scoring: this step's reward used the model it saw
-                self.learners[term.name].observe(images, info.get("progress"), done)
+                learner = self.learners[term.name]
+                learner.observe(images if term.module.uses_images else state, info.get("progress"), done,
+                                images if learner.needs_views else None)
             if bool(done.any()) and hasattr(term.module, "reset"):
                 term.module.reset(done.nonzero().squeeze(1))  # modules with per-world state start over
         info["reward_terms"] = terms
         return obs, reward, terminated, truncated, info
+
+
+def _judges_images(term: RewardTerm) -> bool:
+    """Whether the term's online labeller looks at camera images (any but the oracle)."""
+    return term.online is not None and term.online.labeller != "oracle"
 
 
 def _post_step(current: torch.Tensor, final: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
@@ -240,18 +257,21 @@ def build_terms(configs: Sequence[RewardModuleConfig], default_camera: str | Non
             raise type(error)(f"{where} ({cfg.name}): {error}") from error
         seen[cfg.name] = seen.get(cfg.name, 0) + 1
         name = cfg.name if seen[cfg.name] == 1 else f"{cfg.name}_{seen[cfg.name]}"
-        cameras = tuple(cfg.cameras) or ((default_camera,) if default_camera and module.uses_images else ())
+        judges_images = cfg.online is not None and cfg.online.labeller != "oracle"
+        wants_images = module.uses_images or judges_images
+        cameras = tuple(cfg.cameras) or ((default_camera,) if default_camera and wants_images else ())
         if cfg.online is not None and cfg.name != "preference":
             raise ValueError(f"{where}.online: only the preference module learns online, not {cfg.name}")
         terms.append(RewardTerm(module, name, cfg.weight, cameras, cfg.normalize, cfg.gate, cfg.state_group,
-                                tuple(cfg.image_size) if module.uses_images else None, cfg.online))
+                                tuple(cfg.image_size) if wants_images else None, cfg.online))
     return terms
 
 
 def rendering(terms: Sequence[RewardTerm]) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """The cameras and the one (H, W) size the env must render for ``terms``."""
-    cameras = tuple(dict.fromkeys(c for t in terms if t.module.uses_images for c in t.cameras))
-    sizes = {t.image_size for t in terms if t.module.uses_images and t.image_size is not None}
+    readers = [t for t in terms if t.module.uses_images or _judges_images(t)]
+    cameras = tuple(dict.fromkeys(c for t in readers for c in t.cameras))
+    sizes = {t.image_size for t in readers if t.image_size is not None}
     if len(sizes) > 1:
         raise ValueError(f"rewards.modules: every module reading images must use one image_size (the env renders "
                          f"all cameras at one size), got {sorted(sizes)}")

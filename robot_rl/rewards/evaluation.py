@@ -42,17 +42,19 @@ def _fit_critic(module, frames: Frames, progress, cfg: RewardEvalConfig) -> dict
 @FITTERS.register("preference")
 def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> dict:
     from robot_rl.rewards.labellers.oracle import OracleLabeller, ProgressTable
+    from robot_rl.rewards.preference import sample_pairs
 
     images = torch.cat(frames)
     truth = torch.as_tensor(np.concatenate(progress), dtype=torch.float32)
     gen = torch.Generator().manual_seed(cfg.seed)
-    i = torch.randint(len(images), (cfg.labels,), generator=gen)
-    j = torch.randint(len(images), (cfg.labels,), generator=gen)
+    episode = torch.arange(len(frames)).repeat_interleave(torch.tensor([len(f) for f in frames]))
+    i, j = sample_pairs(len(images), cfg.labels, gen, episode if cfg.label_pairs == "same_episode" else None).T
     oracle = OracleLabeller(ProgressTable(images, truth), flip_prob=cfg.label_flip, tie_threshold=0.02,
                             seed=cfg.seed)
     labels = oracle.label(images[i], images[j], "")
     stats = module.fit(images[i], images[j], labels)
-    return {"labels": cfg.labels, "flip_prob": cfg.label_flip, **{k: float(v) for k, v in stats.items()}}
+    return {"labels": cfg.labels, "flip_prob": cfg.label_flip, "pairs": cfg.label_pairs,
+            **{k: float(v) for k, v in stats.items()}}
 
 
 @torch.no_grad()

@@ -5,8 +5,10 @@ while it optimises that reward, and it can score some of them far too high. Onli
 keeps asking about the policy's own observations:
 
     learner = OnlinePreferenceLearner(reward, OnlineLearningConfig(), goal, num_envs=64)
-    # every env step, from the reward wrapper:
-    learner.observe(images, true_progress, done)     # uint8[N, V, H, W, 3], float32[N], bool[N]
+    # every env step, from the reward wrapper: what the model reads (images uint8[N, V, H, W, 3]
+    # or states float32[N, D]), the true progress float32[N], episode ends bool[N], and the
+    # camera views a vlm/http labeller judges (None for the oracle)
+    learner.observe(inputs, true_progress, done, views)
 
 The learner keeps a ring pool of recent observations. At the env steps its
 :class:`~robot_rl.rewards.preference.QuerySchedule` names, it draws candidate pairs from the
@@ -14,6 +16,7 @@ pool, picks the ones the ensemble disagrees on most, has the labeller judge them
 model a few epochs on every label so far. The policy's next rollout is scored by the new model
 (on-policy PPO needs no buffer relabelling). ``true_progress`` is what the simulator knows
 (``info["progress"]``): only the oracle labeller reads it; a VLM labeller judges the pixels.
+As in RL-VLM-F, the labeller may judge images while the reward model reads states.
 """
 
 from __future__ import annotations
@@ -24,19 +27,23 @@ from pathlib import Path
 import torch
 
 from robot_rl.configs.train import OnlineLearningConfig
-from robot_rl.rewards.labellers.base import Labeller
+from robot_rl.rewards.labellers.base import Labeller, labels_of
 from robot_rl.rewards.preference import PreferenceReward, QuerySchedule, sample_pairs
 
 LABELLERS = ("oracle", "vlm", "http")
 
 
-def build_labeller(cfg: OnlineLearningConfig, progress_of) -> Labeller:
-    """The labeller ``cfg`` names; ``progress_of(images) -> float32[B]`` serves the oracle."""
+def build_labeller(cfg: OnlineLearningConfig) -> Labeller:
+    """The labeller ``cfg`` names. The oracle judges true progress values, not pixels
+    (:meth:`~robot_rl.rewards.labellers.oracle.OracleLabeller.label_progress`)."""
     options = dict(cfg.labeller_options)
     if cfg.labeller == "oracle":
         from robot_rl.rewards.labellers.oracle import OracleLabeller
 
-        return OracleLabeller(progress_of, **options)
+        def no_pixels(images: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("the online oracle labels from true progress, not from images")
+
+        return OracleLabeller(no_pixels, **options)
     if cfg.labeller == "vlm":
         from robot_rl.rewards.labellers.vlm import VLMLabeller, VLMLabellerConfig
 
@@ -60,36 +67,46 @@ class OnlinePreferenceLearner:
                 raise ValueError(f"online.{name} must be at least 1, got {getattr(cfg, name)}")
         self.reward, self.cfg, self.goal, self.num_envs = reward, cfg, goal, num_envs
         self.schedule = QuerySchedule(cfg.first_step, cfg.every, cfg.per_update, cfg.budget)
-        self.labeller = build_labeller(cfg, self._true_progress)
+        self.labeller = build_labeller(cfg)
+        self.needs_views = cfg.labeller != "oracle"
+        """Whether ``observe`` must be given the camera views the labeller judges."""
         self.generator = torch.Generator().manual_seed(seed)
         self.env_steps = 0
         self.asked = self.kept = self.updates = 0
         self.last_update: dict[str, float] = {}
-        self._images: torch.Tensor | None = None  # uint8[P, V, H, W, 3], allocated on first observe
+        self._inputs: torch.Tensor | None = None  # what the model reads, [P, ...], allocated on first observe
+        self._views: torch.Tensor | None = None  # uint8[P, V, H, W, 3] for a labeller that judges images
         self._progress = torch.zeros(cfg.pool_size)
         self._episode = torch.zeros(cfg.pool_size, dtype=torch.long)
         self._filled = self._next = 0
         self._world_episode = torch.arange(num_envs, dtype=torch.long)  # unique episode id per world
         self._episodes_started = num_envs
-        self._lookup: dict[int, float] = {}
 
     # -- the pool --------------------------------------------------------------------------------
 
-    def observe(self, images: torch.Tensor, progress: torch.Tensor | None, done: torch.Tensor) -> dict[str, float]:
-        """Add one step's post-step observations uint8[N, V, H, W, 3] with their true progress
-        float32[N] (None when the simulator has none: oracle labelling then fails) and the
-        episode ends bool[N]; query and update when the schedule says so. Returns the update's
-        statistics, or an empty dict."""
-        n = len(images)
+    def observe(self, inputs: torch.Tensor, progress: torch.Tensor | None, done: torch.Tensor,
+                views: torch.Tensor | None = None) -> dict[str, float]:
+        """Add one step's post-step observations: the model's inputs (images uint8[N, V, H, W, 3]
+        or states float32[N, D]), their true progress float32[N] (None when the simulator has
+        none: the oracle then cannot label), the episode ends bool[N] and, for a labeller that
+        judges pixels, the camera views uint8[N, V, H, W, 3]. Queries and updates when the
+        schedule says so; returns the update's statistics, or an empty dict."""
+        n = len(inputs)
         if n != self.num_envs:
             raise ValueError(f"online learning: {n} observations for {self.num_envs} worlds")
         if progress is None and self.cfg.labeller == "oracle":
             raise ValueError("online.labeller oracle needs the task's true progress (info['progress']); "
                              "this env reports none: use a vlm or http labeller")
-        if self._images is None:
-            self._images = torch.zeros((self.cfg.pool_size, *images.shape[1:]), dtype=torch.uint8)
+        if self.needs_views and views is None:
+            raise ValueError(f"online.labeller {self.cfg.labeller} judges images: give the term cameras")
+        if self._inputs is None:
+            self._inputs = torch.zeros((self.cfg.pool_size, *inputs.shape[1:]), dtype=inputs.dtype)
+            if self.needs_views:
+                self._views = torch.zeros((self.cfg.pool_size, *views.shape[1:]), dtype=torch.uint8)
         slots = (self._next + torch.arange(n)) % self.cfg.pool_size
-        self._images[slots] = images.detach().cpu()
+        self._inputs[slots] = inputs.detach().cpu()
+        if self._views is not None:
+            self._views[slots] = views.detach().cpu()
         self._progress[slots] = (progress.detach().float().cpu() if progress is not None
                                  else torch.full((n,), math.nan))
         self._episode[slots] = self._world_episode
@@ -120,7 +137,7 @@ class OnlinePreferenceLearner:
 
     def query_and_update(self, num: int) -> dict[str, float]:
         """Ask the labeller about ``num`` pairs from the pool, then train on every label so far."""
-        if self._images is None or self._filled < 2:
+        if self._inputs is None or self._filled < 2:
             return {}
         pool = torch.arange(self._filled)
         groups = self._episode[pool] if self.cfg.pairs == "same_episode" else None
@@ -131,22 +148,22 @@ class OnlinePreferenceLearner:
             if len(pool) < 2:
                 return {}
         pairs = pool[sample_pairs(len(pool), num * self.cfg.candidates, self.generator, groups)]
-        a, b = self._images[pairs[:, 0]], self._images[pairs[:, 1]]
+        a, b = self._inputs[pairs[:, 0]], self._inputs[pairs[:, 1]]
         pick = self.reward.select_queries(a, b, num, self.cfg.selection)
-        chosen = pairs[pick].flatten()
-        self._lookup = dict(zip(_keys(self._images[chosen]), self._progress[chosen].tolist()))
-        labels = self.labeller.label(a[pick], b[pick], self.goal)
+        first, second = pairs[pick, 0], pairs[pick, 1]
+        if self.needs_views:
+            labels = self.labeller.label(self._views[first], self._views[second], self.goal)
+        else:
+            answers = self.labeller.label_progress(self._progress[first], self._progress[second])
+            self.labeller.counts.add(answers)
+            labels = labels_of(answers)
         self.asked += len(pick)
         self.kept += self.reward.add_labels(a[pick], b[pick], labels)
-        stats = self.reward.update(max_epochs=self.cfg.epochs_per_update)
+        stats = self.reward.update(self.cfg.epochs_per_update, self.cfg.pairs_per_epoch)
         self.updates += 1
         self.last_update = {"labels": float(self.kept), "asked": float(self.asked),
                             "train_accuracy": stats["accuracy"], "loss": stats["loss"]}
         return self.last_update
-
-    def _true_progress(self, images: torch.Tensor) -> torch.Tensor:
-        """The oracle's view: the stored true progress of the observations being judged."""
-        return torch.tensor([self._lookup[k] for k in _keys(images)], dtype=torch.float32)
 
     def metrics(self) -> dict[str, float]:
         """Counters for training logs."""
@@ -160,9 +177,3 @@ class OnlinePreferenceLearner:
         self.reward.save(path)
         return path
 
-
-def _keys(images: torch.Tensor) -> list[int]:
-    """A content key per observation uint8[B, ...] (for looking up what was stored with it)."""
-    from robot_rl.rewards.labellers.images import image_hashes
-
-    return image_hashes(images)

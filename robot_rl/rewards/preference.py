@@ -30,7 +30,7 @@ from robot_rl.rewards.base import REWARDS, RewardOutput, check_images
 from robot_rl.rewards.labellers.base import Labeller
 
 CHECKPOINT_FORMAT = "robot_rl.preference.v1"
-ARCHITECTURE = ("ensemble_size", "views", "channels", "strides", "pooling", "hidden")
+ARCHITECTURE = ("ensemble_size", "inputs", "state_dim", "views", "channels", "strides", "pooling", "hidden")
 """Config fields fixed by saved weights: a checkpoint's values override the caller's."""
 
 
@@ -40,6 +40,12 @@ class PreferenceConfig:
 
     ensemble_size: int = 3
     """Reward networks; their spread over P(b better) drives disagreement sampling."""
+    inputs: Literal["images", "state"] = "images"
+    """What the reward networks read: camera images (CNNs), or state vectors float[D] (MLPs).
+    Either way the labeller may judge images: RL-VLM-F learns state-input rewards from VLM
+    labels on rendered image pairs for its state-based tasks."""
+    state_dim: int = 0
+    """D of the state vectors when ``inputs`` is ``state`` (``robot-rl tasks`` lists each task's sizes)."""
     views: int = 1
     """Camera views per observation (V in uint8[B, V, H, W, 3])."""
     channels: tuple[int, ...] = (8, 16, 16)
@@ -84,6 +90,18 @@ class SpatialSoftmax(nn.Module):
         ys = torch.linspace(-1.0, 1.0, h, device=x.device)
         xs = torch.linspace(-1.0, 1.0, w, device=x.device)
         return torch.cat([(p.sum(3) * ys).sum(2), (p.sum(2) * xs).sum(2)], dim=1)
+
+
+class RewardMLP(nn.Module):
+    """State float32[B, D] -> reward float32[B]: two hidden layers."""
+
+    def __init__(self, state_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(state_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
 
 
 class RewardCNN(nn.Module):
@@ -181,16 +199,26 @@ class PreferenceReward:
             saved = dict(state["config"], channels=tuple(state["config"]["channels"]),
                          strides=tuple(state["config"]["strides"]))
             config = dataclasses.replace(config or PreferenceConfig(**saved), **options)
-            config = dataclasses.replace(config, **{name: saved[name] for name in ARCHITECTURE})
+            config = dataclasses.replace(config, **{name: saved[name] for name in ARCHITECTURE if name in saved})
         else:
             config = dataclasses.replace(config or PreferenceConfig(), **options)
         self.config = config
         self.device = torch.device(config.device)
+        if config.inputs not in ("images", "state"):
+            raise ValueError(f"preference: inputs must be 'images' or 'state', got {config.inputs!r}")
+        if config.inputs == "state" and config.state_dim < 1:
+            raise ValueError("preference: inputs 'state' needs state_dim, the size of the state vectors "
+                             "(e.g. 32 for panda_reach's policy observation; `robot-rl tasks` lists them)")
+        self.uses_images, self.uses_state = config.inputs == "images", config.inputs == "state"
+
+        def network() -> nn.Module:
+            if self.uses_state:
+                return RewardMLP(config.state_dim, config.hidden)
+            return RewardCNN(3 * config.views, config.channels, config.strides, config.hidden, config.pooling)
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.ensemble = nn.ModuleList(
-                RewardCNN(3 * config.views, config.channels, config.strides, config.hidden, config.pooling)
-                for _ in range(config.ensemble_size)).to(self.device)
+            self.ensemble = nn.ModuleList(network() for _ in range(config.ensemble_size)).to(self.device)
         self.reward_mean, self.reward_std = 0.0, 1.0
         if state is not None:
             self.ensemble.load_state_dict(state["state_dict"])
@@ -198,10 +226,11 @@ class PreferenceReward:
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
-        shape = (0, config.views, 1, 1, 3)
-        self.a = torch.zeros(shape, dtype=torch.uint8)
-        """uint8[P, V, H, W, 3]: first observation of each labelled pair (CPU)."""
-        self.b = torch.zeros(shape, dtype=torch.uint8)
+        shape, dtype = ((0, config.state_dim), torch.float32) if self.uses_state else ((0, config.views, 1, 1, 3),
+                                                                                        torch.uint8)
+        self.a = torch.zeros(shape, dtype=dtype)
+        """uint8[P, V, H, W, 3] (or float32[P, D] states): first observation of each labelled pair (CPU)."""
+        self.b = torch.zeros(shape, dtype=dtype)
         self.labels = torch.zeros(0)
         """float32[P] in {0, 0.5, 1}: 1 when b is preferred."""
 
@@ -228,9 +257,11 @@ class PreferenceReward:
         self.a, self.b, self.labels = self.a[:0], self.b[:0], self.labels[:0]
 
     @torch.enable_grad()  # also when called while scoring under no_grad (online learning)
-    def update(self, max_epochs: int | None = None) -> dict[str, float]:
+    def update(self, max_epochs: int | None = None, pairs_per_epoch: int | None = None) -> dict[str, float]:
         """Train every member on all labelled pairs until the train accuracy reaches
-        ``stop_accuracy`` or ``max_epochs`` passes. Returns epochs, last loss and accuracy."""
+        ``stop_accuracy`` or ``max_epochs`` passes. With ``pairs_per_epoch``, each pass visits
+        that many labelled pairs drawn at random instead of all of them (a fixed cost per update
+        however many labels have accumulated). Returns epochs, last loss and accuracy."""
         n = len(self.labels)
         stats = {"pairs": float(n), "epochs": 0.0, "loss": float("nan"), "accuracy": float("nan")}
         if n == 0:
@@ -238,14 +269,16 @@ class PreferenceReward:
         config, members = self.config, len(self.ensemble)
         self.ensemble.train()
         for epoch in range(max_epochs or config.max_epochs):
-            orders = torch.stack([torch.randperm(n, generator=self.generator) for _ in range(members)])
+            visits = min(n, pairs_per_epoch or n)
+            orders = torch.stack([torch.randperm(n, generator=self.generator)[:visits] for _ in range(members)])
             total_loss, correct, counted = 0.0, 0.0, 0.0
-            for start in range(0, n, config.batch_size):
+            for start in range(0, visits, config.batch_size):
                 loss = torch.zeros((), device=self.device)
                 for member, net in enumerate(self.ensemble):
                     index = orders[member, start:start + config.batch_size]
                     pair = self._input(torch.cat([self.a[index], self.b[index]]))
-                    rewards = net(random_shift(pair, config.shift, self.generator) if config.shift else pair)
+                    shift = config.shift and self.uses_images
+                    rewards = net(random_shift(pair, config.shift, self.generator) if shift else pair)
                     reward_a, reward_b = rewards.chunk(2)
                     labels = self.labels[index].to(self.device)
                     loss = loss + bradley_terry_loss(reward_a, reward_b, labels)
@@ -257,7 +290,7 @@ class PreferenceReward:
                 self.optimizer.step()
                 total_loss += float(loss.detach()) * len(index) / members
             accuracy = correct / counted if counted else float("nan")  # ties only: train to max_epochs
-            stats.update(epochs=float(epoch + 1), loss=total_loss / n, accuracy=accuracy)
+            stats.update(epochs=float(epoch + 1), loss=total_loss / visits, accuracy=accuracy)
             if accuracy >= config.stop_accuracy:
                 break
         self.ensemble.eval()
@@ -278,7 +311,7 @@ class PreferenceReward:
 
     @torch.no_grad()
     def member_rewards(self, images: torch.Tensor) -> torch.Tensor:
-        """float32[M, B]: every member's reward for observations uint8[B, V, H, W, 3]."""
+        """float32[M, B]: every member's reward for observations uint8[B, V, H, W, 3] (or states float32[B, D])."""
         images = self._check(images, "images")
         was_training = self.ensemble.training
         self.ensemble.eval()
@@ -290,9 +323,15 @@ class PreferenceReward:
         return torch.cat(out, dim=1) if out else torch.zeros(len(self.ensemble), 0)
 
     def score(self, images: torch.Tensor | None, state: torch.Tensor | None = None, goal: str = "") -> RewardOutput:
-        """Ensemble-mean reward float32[B] of images uint8[B, V, H, W, 3] (normalised when
-        ``config.normalize``); ``state`` and ``goal`` are ignored."""
-        reward = self.member_rewards(check_images(images, "preference")).mean(0)
+        """Ensemble-mean reward float32[B] of images uint8[B, V, H, W, 3], or of ``state``
+        float32[B, D] when the model reads states (normalised when ``config.normalize``);
+        ``goal`` is ignored."""
+        if self.uses_state:
+            if state is None:
+                raise ValueError("preference: this model reads states (inputs: state) but got none")
+            reward = self.member_rewards(state).mean(0)
+        else:
+            reward = self.member_rewards(check_images(images, "preference")).mean(0)
         if self.config.normalize:
             reward = (reward - self.reward_mean) / self.reward_std
         return RewardOutput(reward=reward)
@@ -309,6 +348,8 @@ class PreferenceReward:
     def relabel(self, buffer_images: torch.Tensor) -> torch.Tensor:
         """float32[N] rewards for a replay buffer's observations uint8[N, V, H, W, 3] (or
         uint8[N, H, W, 3] for one view), in batches: call after every ``update``."""
+        if self.uses_state:
+            return self.score(None, buffer_images).reward
         if buffer_images.ndim == 4:
             buffer_images = buffer_images.unsqueeze(1)
         return self.score(buffer_images).reward
@@ -354,13 +395,22 @@ class PreferenceReward:
     # -- helpers -------------------------------------------------------------------------------
 
     def _check(self, images: torch.Tensor, name: str) -> torch.Tensor:
+        if self.uses_state:
+            images = torch.as_tensor(images, dtype=torch.float32)
+            if images.ndim != 2 or images.shape[1] != self.config.state_dim:
+                raise ValueError(f"preference: {name} must be states float[B, {self.config.state_dim}], got shape "
+                                 f"{tuple(images.shape)}; set state_dim to the size of the observation group")
+            return images
         check_images(images, f"preference ({name})")
         if images.shape[1] != self.config.views:
             raise ValueError(f"preference: {name} has {images.shape[1]} views; the model takes {self.config.views}")
         return images
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8[B, V, H, W, 3] -> float32[B, 3V, H, W] in [-0.5, 0.5] on the model's device."""
+        """uint8[B, V, H, W, 3] -> float32[B, 3V, H, W] in [-0.5, 0.5] on the model's device
+        (states pass through)."""
+        if self.uses_state:
+            return images.to(self.device, torch.float32)
         b, v, h, w, _ = images.shape
         x = images.to(self.device).permute(0, 1, 4, 2, 3).reshape(b, v * 3, h, w)
         return x.float() / 255.0 - 0.5

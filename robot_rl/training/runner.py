@@ -62,7 +62,8 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
                                                "env.task_overrides.randomization")
     return wrap(make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
                      device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides,
-                     image_cameras=cameras, image_size=image_size or (84, 84)))
+                     image_cameras=cameras, image_size=image_size or (84, 84),
+                     image_antialias=cfg.env.image_antialias))
 
 
 def deterministic_policy(model, group: str):
@@ -244,8 +245,14 @@ class Trainer:
         """Final evaluation (``eval.json``) and video (``rollout.mp4``) in the run directory."""
         if self.run_dir is None:
             return {}
+        factory = self.env_factory
+        if getattr(self.env, "learners", None):  # evaluate with the rewards as learned, not fresh ones
+
+            def factory(cfg, num_envs=None, seed=None):
+                return self.env_factory(cfg, num_envs=num_envs, seed=seed).adopt_learned(self.env)
+
         return write_evaluation(self.cfg, self.policy(), self.run_dir, self.cfg.log.eval_episodes,
-                                self.cfg.log.video, self.env_factory)
+                                self.cfg.log.video, factory)
 
     # -- logging -------------------------------------------------------------------------------
 

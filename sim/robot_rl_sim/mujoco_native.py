@@ -173,10 +173,11 @@ class NativeBackend:
         """float32[N, dim] of the named sensor."""
         return self.sensordata[:, self.layout.sensor(name)]
 
-    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None,
+               antialias: bool = True) -> torch.Tensor:
         ids = slice(None) if env_ids is None else env_ids.cpu().numpy()
         mocap = self._control[ids, 0, self._mocap_part].reshape(-1, self.model.nmocap, 3) if self.model.nmocap else None
-        images = self._renderers.render(camera, height, width, self._state[ids][:, self._qpos], mocap)
+        images = self._renderers.render(camera, height, width, self._state[ids][:, self._qpos], mocap, antialias)
         return torch.from_numpy(images)
 
     def close(self) -> None:

@@ -239,11 +239,12 @@ class WarpBackend:
         """float32[N, dim] of the named sensor."""
         return self.sensordata[:, self.layout.sensor(name)]
 
-    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None,
+               antialias: bool = True) -> torch.Tensor:
         ids = slice(None) if env_ids is None else env_ids.to(self.device, torch.long)
         qpos = self.qpos[ids].cpu().numpy()
         mocap = self.mocap_pos[ids].cpu().numpy() if self.model.nmocap else None
-        images = self._renderers.render(camera, height, width, qpos, mocap)
+        images = self._renderers.render(camera, height, width, qpos, mocap, antialias)
         return torch.from_numpy(images).to(self.device)
 
     def close(self) -> None:

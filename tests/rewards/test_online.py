@@ -48,7 +48,7 @@ def test_queries_follow_the_schedule_across_batched_steps() -> None:
 
 
 def test_same_episode_pairs_never_mix_episodes() -> None:
-    cfg = OnlineLearningConfig(first_step=6, every=6, per_update=5, budget=100, candidates=3,
+    cfg = OnlineLearningConfig(labeller="http", first_step=6, every=6, per_update=5, budget=100, candidates=3,
                                pairs="same_episode", epochs_per_update=1)
     learner = OnlinePreferenceLearner(tiny_reward(), cfg, "goal", num_envs=3)
 
@@ -69,9 +69,12 @@ def test_same_episode_pairs_never_mix_episodes() -> None:
     episode = torch.tensor([0, 1, 2])
     for step in range(12):
         done = torch.tensor([step % 2 == 1, step % 3 == 2, False])  # episodes of 2, 3 and 12 steps
-        learner.observe(dot_images(torch.full((3,), step / 12), episode), torch.zeros(3), done)
+        images = dot_images(torch.full((3,), step / 12), episode)
+        learner.observe(images, torch.zeros(3), done, views=images)
         episode = torch.where(done, episode.max() + 1 + torch.arange(3), episode)
     assert len(learner.labeller.matches) == 30 and all(learner.labeller.matches)
+    with pytest.raises(ValueError, match="judges images"):
+        learner.observe(images, torch.zeros(3), torch.zeros(3, dtype=torch.bool))
 
 
 def test_a_noisy_oracle_teaches_the_reward_online() -> None:
@@ -131,3 +134,64 @@ def test_online_learning_needs_the_preference_module_and_true_progress() -> None
     learner = OnlinePreferenceLearner(tiny_reward(), online, "goal", num_envs=2)
     with pytest.raises(ValueError, match="true progress"):
         learner.observe(dot_images(torch.zeros(2)), None, torch.zeros(2, dtype=torch.bool))
+
+
+def test_pairs_per_epoch_bounds_the_work_of_an_update() -> None:
+    reward = tiny_reward(batch_size=16)
+    progress = torch.rand(200, generator=torch.Generator().manual_seed(0))
+    a, b = dot_images(progress[:100]), dot_images(progress[100:])
+    reward.add_labels(a, b, (progress[100:] > progress[:100]).float())
+    reward.update(max_epochs=2, pairs_per_epoch=32)  # 2 passes x 2 batches of 16
+    steps = {int(state["step"]) for state in reward.optimizer.state.values()}
+    assert steps == {4}
+    reward.update(max_epochs=1)  # all 100 pairs: 7 batches
+    assert {int(state["step"]) for state in reward.optimizer.state.values()} == {11}
+
+
+def test_a_state_reward_learns_from_the_oracle_and_trains_in_the_wrapper() -> None:
+    class StateEnv:
+        """policy observation [progress, distractor]; no cameras at all."""
+
+        num_envs, device, action_dim = 8, torch.device("cpu"), 1
+        obs_dims = {"policy": 2}
+        action_low, action_high = -torch.ones(1), torch.ones(1)
+        goal, image_cameras = "raise the first number", ()
+
+        def __init__(self) -> None:
+            self.gen = torch.Generator().manual_seed(0)
+
+        def step(self, actions):
+            state = torch.rand(8, 2, generator=self.gen)
+            obs = {"policy": state}
+            info = {"reward_terms": {}, "progress": state[:, 0].clone(), "final_obs": obs}
+            done = torch.zeros(8, dtype=torch.bool)
+            return obs, torch.zeros(8), done, done, info
+
+    online = OnlineLearningConfig(first_step=32, every=32, per_update=50, budget=300, epochs_per_update=20,
+                                  labeller_options={"flip_prob": 0.1, "seed": 0})
+    cfg = RewardModuleConfig(name="preference", online=online, options={
+        "inputs": "state", "state_dim": 2, "ensemble_size": 2, "hidden": 32, "learning_rate": 1e-2})
+    (term,) = build_terms([cfg], default_camera="front")
+    assert term.cameras == () and not term.module.uses_images
+    env = RewardWrapper(StateEnv(), [term], task_weight=0.0)
+    for _ in range(32):
+        env.step(torch.zeros(8, 1))
+    assert env.learning_metrics()["reward_learning/preference/asked"] == 300.0
+    probe = torch.stack([torch.linspace(0, 1, 20), torch.rand(20)], dim=1)
+    assert spearman(term.module.score(None, probe).reward.numpy(), probe[:, 0].numpy()) > 0.9
+    with pytest.raises(ValueError, match="state_dim"):
+        PreferenceReward(inputs="state")
+
+
+def test_evaluation_wrappers_adopt_the_learned_model_and_stop_learning() -> None:
+    online = OnlineLearningConfig(first_step=1, every=1, per_update=1, budget=100)
+    cfg = RewardModuleConfig(name="preference", online=online, options={"inputs": "state", "state_dim": 1})
+
+    class Env:
+        num_envs, device, action_dim, obs_dims, goal = 2, torch.device("cpu"), 1, {"policy": 1}, ""
+        action_low, action_high, image_cameras = -torch.ones(1), torch.ones(1), ()
+
+    trained = RewardWrapper(Env(), build_terms([cfg], None))
+    fresh = RewardWrapper(Env(), build_terms([cfg], None)).adopt_learned(trained)
+    assert fresh.terms[0].module is trained.terms[0].module
+    assert fresh.learners == {} and fresh.terms[0].online is None
