@@ -138,3 +138,14 @@ class BackendFactory(Protocol):
 
 
 BACKENDS: Registry[BackendFactory] = Registry("backend")
+
+
+@BACKENDS.register("isaaclab")
+def _isaaclab(scene: str, num_envs: int, device: str | None) -> Backend:
+    """Isaac Lab (kit-less, Newton + MuJoCo Warp); needs Python 3.12 and ``robot-rl[isaaclab]``."""
+    from robot_rl_sim.isaaclab import require_isaaclab
+
+    require_isaaclab()
+    from robot_rl_sim.isaaclab.backend import IsaacLabBackend
+
+    return IsaacLabBackend(scene, num_envs, device)
