@@ -23,6 +23,10 @@ COMMANDS = {
     "reward-eval": ("reward_eval", "measure how well a reward module tracks true progress"),
     "tasks": ("tasks", "list the registered tasks with their observation and action sizes"),
     "sim-demo": ("sim_demo", "roll out a random or idle policy on a task and write a video"),
+    "record": ("record", "record simulated episodes (scripted or a policy) into a LeRobot dataset"),
+    "offline-train": ("offline_train", "train BC / IQL / TD3+BC from a dataset; evaluate in simulation"),
+    "label": ("label", "write a reward module's rewards into a dataset as a new column"),
+    "finetune": ("finetune", "SAC / RLPD online in simulation, from demonstrations when given a dataset"),
 }
 
 

@@ -15,6 +15,11 @@ episodes per file to stay under ~100 MB; one per file is valid v3 and keeps ever
     writer = LeRobotWriter(root, fps=20, features={"action": Feature("float32", (8,))})
     writer.add_frame({"action": a, ...}); writer.end_episode("reach the ball")
     table = read_frames(root)                        # pyarrow.Table of every frame
+
+Frames of robot_rl's datasets carry ``observation.policy`` (and ``observation.privileged`` in
+simulation), camera images ``observation.images.<camera>``, the executed ``action``, the policy's
+``policy_action`` and the ``intervention`` flag (:func:`transition_features`); rewards, success and
+ground-truth progress are ``next.*`` columns. :mod:`robot_rl.data.dataset` reads them as transitions.
 """
 
 from __future__ import annotations
@@ -98,7 +103,8 @@ class LeRobotWriter:
     """Writes frames of one episode at a time; ``end_episode`` makes the episode durable."""
 
     def __init__(self, root: str | Path, fps: float, features: dict[str, Feature],
-                 robot_type: str | None = None) -> None:
+                 robot_type: str | None = None, extra_info: dict[str, Any] | None = None) -> None:
+        """``extra_info`` is stored in ``meta/info.json`` under ``"robot_rl"`` (e.g. the sim task name)."""
         self.root = Path(root)
         if (self.root / "meta" / "info.json").exists():
             raise FileExistsError(f"{self.root} already holds a LeRobot dataset; record into a new directory")
@@ -106,7 +112,7 @@ class LeRobotWriter:
         if clash:
             raise ValueError(f"features {sorted(clash)} are written by the dataset itself; rename them")
         self.root.mkdir(parents=True, exist_ok=True)
-        self.fps, self.robot_type = fps, robot_type
+        self.fps, self.robot_type, self.extra_info = fps, robot_type, dict(extra_info or {})
         self.features = {**features, **_index_features()}
         self.schema = pa.schema([(name, f.arrow_type()) for name, f in self.features.items()])
         self.tasks: dict[str, int] = {}
@@ -171,6 +177,8 @@ class LeRobotWriter:
             "data_path": DATA_PATH, "video_path": None,
             "features": {name: f.info() for name, f in self.features.items()},
         }
+        if self.extra_info:
+            info["robot_rl"] = self.extra_info
         meta = self.root / "meta"
         _atomic_write(meta / "info.json", lambda p: p.write_text(json.dumps(info, indent=2)))
         stats = {name: s.as_json(self.features[name].dtype == "image") for name, s in self._stats.items() if s.count}
@@ -185,6 +193,30 @@ class LeRobotWriter:
     def close(self, task: str = "") -> None:
         """Write a partly recorded episode too (a clean stop keeps everything)."""
         self.end_episode(task)
+
+
+def transition_features(policy_dim: int, action_dim: int, privileged_dim: int = 0,
+                        cameras: dict[str, tuple[int, int]] | None = None,
+                        progress: bool = True) -> dict[str, Feature]:
+    """The columns of a robot_rl dataset of ``policy_dim`` observations and ``action_dim`` actions:
+    ``observation.policy``, ``observation.privileged`` (when ``privileged_dim``),
+    ``observation.images.<camera>`` ((H, W) per camera), ``action`` (executed), ``policy_action``,
+    ``intervention``, ``next.reward`` (the task's reward), ``next.terminated``, ``next.done``
+    (terminated or truncated), ``next.success`` and, with ``progress``, ``observation.progress`` and
+    ``next.progress`` (the task's ground-truth progress before and after the step)."""
+    f = {"observation.policy": Feature("float32", (policy_dim,))}
+    if privileged_dim:
+        f["observation.privileged"] = Feature("float32", (privileged_dim,))
+    for camera, (h, w) in (cameras or {}).items():
+        f[f"observation.images.{camera}"] = Feature("image", (h, w, 3))
+    f.update({"action": Feature("float32", (action_dim,)), "policy_action": Feature("float32", (action_dim,)),
+              "intervention": Feature("bool", (1,)), "next.reward": Feature("float32", (1,)),
+              "next.terminated": Feature("bool", (1,)), "next.done": Feature("bool", (1,)),
+              "next.success": Feature("bool", (1,))})
+    if progress:
+        f["observation.progress"] = Feature("float32", (1,))
+        f["next.progress"] = Feature("float32", (1,))
+    return f
 
 
 def read_info(root: str | Path) -> dict[str, Any]:

@@ -1,0 +1,159 @@
+"""Offline RL and RLPD on panda_push, measured side by side in one run.
+
+Offline (``--part offline``): on a mixed-quality dataset (scripted expert + noisy + failed
+episodes, ``robot-rl record``), train BC, IQL on the task's reward, and IQL on a learned
+preference reward (``robot-rl label``: oracle pairs from 10% of the episodes, imputed for the
+rest); evaluate each policy on the same fresh simulation episodes. Reported: success rates per
+seed and their medians, IQL/BC and IQL(learned)/IQL(task reward).
+
+Online (``--part online``): RLPD from the first 20 successful episodes of the dataset against
+SAC without demos, the same network, batch and budget; deterministic evaluations every
+``--eval-every`` env steps. Reported: env steps to ``--target`` success (or the success rate at
+equal steps when neither reaches it within the budget).
+
+    python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1
+    python benchmarks/offline_rl.py --part evaluate runs/panda_push/<run> ...     # policy.pt on eval.json's episodes
+    python benchmarks/offline_rl.py --part online --dataset runs/data/push_mixed --env-steps 15000 --minutes 15 \
+        --hidden 128 128 --utd 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from robot_rl.configs import from_dict, to_dict
+from robot_rl.configs.loading import merge
+from robot_rl.configs.offline import OfflineConfig
+from robot_rl.data.dataset import Dataset
+
+LAUNCH = Path(__file__).resolve().parents[1] / "launch" / "offline"
+
+
+def config(name: str, **changes) -> OfflineConfig:
+    import yaml
+
+    base = yaml.safe_load((LAUNCH / name).read_text())
+    return from_dict(OfflineConfig, merge(base, changes))
+
+
+def offline(args: argparse.Namespace, root: str) -> None:
+    from robot_rl.offline.trainer import OfflineTrainer
+
+    reward_column = "next.reward.preference"
+    if reward_column not in Dataset(args.dataset).features:
+        raise SystemExit(f"{args.dataset} has no {reward_column} column; run: robot-rl label {args.dataset} "
+                         f"--reward launch/offline/label_preference.yaml")
+    runs = {"BC": ("panda_push_bc.yaml", {}), "IQL (task reward)": ("panda_push_iql.yaml", {}),
+            "IQL (learned reward)": ("panda_push_iql.yaml", {"reward": reward_column})}
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for seed in args.seeds:
+        for name, (launch, changes) in runs.items():
+            cfg = config(launch, dataset=args.dataset, seed=seed, root=root, progress_bar=False,
+                         budget={"updates": args.updates}, eval={"episodes": args.episodes, "interim_episodes": 0,
+                                                                  "video": False}, **changes)
+            summary = OfflineTrainer(cfg).train()
+            results[name].append(summary["eval"]["success_rate"])
+            print(f"seed {seed} {name:22s} success {summary['eval']['success_rate']:.2f}  ({summary['run_dir']})",
+                  flush=True)
+    print(f"\n{args.episodes} evaluation episodes per run, {args.updates} updates, seeds {args.seeds}")
+    print("| method | success per seed | median |\n|---|---|---|")
+    medians = {}
+    for name, values in results.items():
+        medians[name] = statistics.median(values)
+        print(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {medians[name]:.2f} |")
+    bc, iql, learned = medians["BC"], medians["IQL (task reward)"], medians["IQL (learned reward)"]
+    print(f"IQL - BC: {iql - bc:+.2f};  IQL(learned) / IQL(task reward): "
+          f"{learned / iql:.2f}" if iql > 0 else "IQL(task reward) success is 0: ratio undefined")
+
+
+def steps_to(path: Path, target: float) -> tuple[int | None, list[tuple[int, float]]]:
+    curve = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["eval/success"]:
+                curve.append((int(row["env_steps"]), float(row["eval/success"])))
+    hit = next((s for s, v in curve if v >= target), None)
+    return hit, curve
+
+
+def online(args: argparse.Namespace, root: str) -> None:
+    from robot_rl.offline.finetune import FinetuneTrainer
+
+    common = {"root": root, "progress_bar": False, "seed": args.seeds[0], "num_envs": args.num_envs,
+              "net": {"hidden": args.hidden},
+              "budget": {"env_steps": args.env_steps, "minutes": args.minutes},
+              "eval": {"episodes": args.episodes, "every": args.eval_every, "interim_episodes": args.interim,
+                       "video": False}}
+    all_runs = {"RLPD (20 demos)": config("panda_push_rlpd.yaml", dataset=args.dataset, sac={"utd": args.utd},
+                                      **common),
+            "SAC (no demos)": config("panda_push_rlpd.yaml", dataset=None,
+                                     sac={"ensemble": 2, "layer_norm": False, "utd": args.utd, "random_steps": 2000,
+                                          "demo_episodes": None}, **common)}
+    runs = {name: cfg for name, cfg in all_runs.items() if name.split()[0].lower() in args.runs}
+    curves = {}
+    for name, cfg in runs.items():
+        print(f"{name}: {to_dict(cfg)['sac']}", flush=True)
+        summary = FinetuneTrainer(cfg).train()
+        hit, curve = steps_to(Path(summary["run_dir"]) / "metrics.csv", args.target)
+        curves[name] = (hit, curve, summary)
+        print(f"{name}: {summary['env_steps']} env steps, final success {summary['eval']['success_rate']:.2f}, "
+              f"steps to {args.target:.0%}: {hit}  ({summary['run_dir']})", flush=True)
+    print(f"\n| env steps | {' | '.join(curves)} |\n|---|{'---|' * len(curves)}")
+    steps = sorted({s for _, c, _ in curves.values() for s, _ in c})
+    for s in steps:
+        cells = [next((f"{v:.2f}" for t, v in c if t == s), "") for _, c, _ in curves.values()]
+        print(f"| {s} | {' | '.join(cells)} |")
+    for name, (hit, _, summary) in curves.items():
+        print(f"{name}: steps to {args.target:.0%} = {hit}; final {args.episodes}-episode success "
+              f"{summary['eval']['success_rate']:.2f} after {summary['env_steps']} env steps")
+
+
+def evaluate_runs(args: argparse.Namespace, root: str) -> None:
+    """Evaluate each run's policy.pt on the same ``--episodes`` fresh episodes (the seed of eval.json)."""
+    import yaml
+
+    from robot_rl.envs import make
+    from robot_rl.training.evaluate import evaluate
+    from robot_rl.training.export import load_policy
+
+    for run in args.run_dirs:
+        policy, meta = load_policy(Path(run) / "policy.pt")
+        seed = yaml.safe_load((Path(run) / "config.yaml").read_text()).get("seed", 0)
+        env = make(meta["task"], num_envs=args.episodes)
+        result = evaluate(lambda obs, p=policy, g=meta["observation_group"]: p(obs[g]), env, args.episodes,
+                          env.max_episode_steps + 1, seed=seed + 12345)
+        env.close()
+        print(f"{run}: success {result.success_rate:.2f} over {args.episodes} episodes, "
+              f"mean return {result.mean_return:.1f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("offline", "online", "evaluate"), required=True)
+    parser.add_argument("--runs", nargs="+", default=["rlpd", "sac"], help="online: which of rlpd, sac to run")
+    parser.add_argument("run_dirs", nargs="*", help="evaluate: run directories whose policy.pt to evaluate")
+    parser.add_argument("--dataset", default="runs/data/push_mixed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--updates", type=int, default=20000)
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--env-steps", type=int, default=20000)
+    parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock cap per online run")
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--eval-every", type=int, default=2000)
+    parser.add_argument("--interim", type=int, default=16, help="episodes per intermediate evaluation")
+    parser.add_argument("--target", type=float, default=0.8)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="online runs: MLP widths")
+    parser.add_argument("--utd", type=int, default=10, help="online runs: critic updates per env step")
+    args = parser.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    root = tempfile.mkdtemp(prefix="offline_rl_")
+    {"offline": offline, "online": online, "evaluate": evaluate_runs}[args.part](args, root)
+
+
+if __name__ == "__main__":
+    main()

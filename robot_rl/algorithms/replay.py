@@ -1,0 +1,204 @@
+"""Replay buffers for off-policy and offline RL, symmetric demo/online sampling (RLPD), and the
+networks those algorithms share.
+
+    buffer = ReplayBuffer(obs_dim=42, action_dim=8, capacity=100_000)
+    buffer.add(obs, action, reward, next_obs, done)                # float[B, P], float[B, A], float[B], ...
+    batch = buffer.sample(256, generator)                          # Batch of float[256, ...] tensors
+    sampler = SymmetricSampler(demos, online, demo_fraction=0.5)   # RLPD: half of every batch from demos
+    add_intervention(sampler, obs, action, reward, next_obs, done) # HIL-SERL: into both buffers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from robot_rl.algorithms.networks import mlp
+
+
+@dataclass
+class Batch:
+    obs: torch.Tensor
+    """float32[B, P]"""
+    action: torch.Tensor
+    """float32[B, A]"""
+    reward: torch.Tensor
+    """float32[B]"""
+    next_obs: torch.Tensor
+    """float32[B, P]"""
+    done: torch.Tensor
+    """float32[B]: 1 where the episode ended in a terminal state (no bootstrapping)."""
+
+
+class ReplayBuffer:
+    """A ring buffer of transitions as preallocated tensors."""
+
+    def __init__(self, obs_dim: int, action_dim: int, capacity: int, device: torch.device | str = "cpu") -> None:
+        if capacity < 1:
+            raise ValueError(f"replay capacity must be at least 1, got {capacity}")
+        self.capacity, self.device = capacity, torch.device(device)
+        self.obs = torch.zeros(capacity, obs_dim, device=self.device)
+        self.action = torch.zeros(capacity, action_dim, device=self.device)
+        self.reward = torch.zeros(capacity, device=self.device)
+        self.next_obs = torch.zeros(capacity, obs_dim, device=self.device)
+        self.done = torch.zeros(capacity, device=self.device)
+        self.size, self.position = 0, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+            done: torch.Tensor) -> None:
+        """Append B transitions (oldest are overwritten when full)."""
+        b = obs.shape[0]
+        if b > self.capacity:
+            obs, action, reward, next_obs, done = (x[-self.capacity:] for x in (obs, action, reward, next_obs, done))
+            b = self.capacity
+        index = (self.position + torch.arange(b)) % self.capacity
+        for name, value in (("obs", obs), ("action", action), ("reward", reward), ("next_obs", next_obs),
+                            ("done", done)):
+            getattr(self, name)[index] = value.to(self.device, torch.float32).reshape(getattr(self, name)[index].shape)
+        self.position = (self.position + b) % self.capacity
+        self.size = min(self.size + b, self.capacity)
+
+    @classmethod
+    def from_transitions(cls, t, capacity: int | None = None) -> ReplayBuffer:
+        """A buffer holding :class:`robot_rl.data.dataset.Transitions` ``t`` (capacity: its size)."""
+        buffer = cls(t.obs.shape[1], t.action.shape[1], capacity or max(1, len(t)))
+        buffer.add(t.obs, t.action, t.reward, t.next_obs, t.done.float())
+        return buffer
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        index = torch.randint(self.size, (batch_size,), generator=generator).to(self.device)
+        return Batch(self.obs[index], self.action[index], self.reward[index], self.next_obs[index], self.done[index])
+
+
+def concat(a: Batch, b: Batch) -> Batch:
+    return Batch(*(torch.cat([getattr(a, f), getattr(b, f)]) for f in Batch.__dataclass_fields__))
+
+
+class SymmetricSampler:
+    """RLPD's symmetric sampling (Ball et al.): each batch takes ``demo_fraction`` of its
+    transitions from the demo buffer and the rest from the online buffer (all online while the
+    demo buffer is empty, all demos while the online one is)."""
+
+    def __init__(self, demos: ReplayBuffer, online: ReplayBuffer, demo_fraction: float = 0.5) -> None:
+        if not 0.0 <= demo_fraction <= 1.0:
+            raise ValueError(f"demo_fraction must be in [0, 1], got {demo_fraction}")
+        self.demos, self.online, self.demo_fraction = demos, online, demo_fraction
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        n_demo = round(batch_size * self.demo_fraction)
+        if len(self.demos) == 0:
+            n_demo = 0
+        elif len(self.online) == 0:
+            n_demo = batch_size
+        if n_demo == 0:
+            return self.online.sample(batch_size, generator)
+        if n_demo == batch_size:
+            return self.demos.sample(batch_size, generator)
+        return concat(self.demos.sample(n_demo, generator), self.online.sample(batch_size - n_demo, generator))
+
+
+def add_intervention(sampler: SymmetricSampler, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
+                     next_obs: torch.Tensor, done: torch.Tensor, intervention: torch.Tensor) -> None:
+    """Store B online transitions: all go to the online buffer, and those where bool[B]
+    ``intervention`` is set (a person's action) also go to the demo buffer (HIL-SERL)."""
+    sampler.online.add(obs, action, reward, next_obs, done)
+    mask = intervention.bool()
+    if bool(mask.any()):
+        sampler.demos.add(obs[mask], action[mask], reward[mask], next_obs[mask], done[mask])
+
+
+class FixedNorm(nn.Module):
+    """(x - mean) / std with statistics fixed from a dataset: float[B, D] -> float[B, D]."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone().float())
+        self.register_buffer("std", std.detach().clone().float().clamp_min(1e-3))
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> FixedNorm:
+        return cls(x.mean(0), x.std(0) if len(x) > 1 else torch.ones(x.shape[1]))
+
+    @classmethod
+    def identity(cls, dim: int) -> FixedNorm:
+        return cls(torch.zeros(dim), torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class DeterministicActor(nn.Module):
+    """obs float[B, P] -> action float[B, A] in (-1, 1). ``actor_norm`` and ``actor`` are what
+    :class:`robot_rl.training.export.DeployedPolicy` exports."""
+
+    def __init__(self, norm: FixedNorm, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.actor_norm = norm
+        self.actor = nn.Sequential(mlp(obs_dim, hidden, action_dim, "relu"), nn.Tanh())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.actor_norm(obs))
+
+
+class GaussianActor(DeterministicActor):
+    """A tanh-mean Gaussian with a learned state-independent std (IQL's policy); the mean is the
+    deterministic action."""
+
+    def __init__(self, norm: FixedNorm, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__(norm, obs_dim, action_dim, hidden)
+        self.log_std = nn.Parameter(torch.zeros(action_dim))
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """float32[B]: log-density of action float[B, A]."""
+        dist = torch.distributions.Normal(self(obs), self.log_std.clamp(-5.0, 2.0).exp())
+        return dist.log_prob(action).sum(-1)
+
+
+class Critic(nn.Module):
+    """An ensemble of E Q-functions: (obs float[B, P], action float[B, A]) -> float[E, B].
+    ``layer_norm`` puts LayerNorm after every hidden layer (RLPD)."""
+
+    def __init__(self, norm: FixedNorm, obs_dim: int, action_dim: int, hidden: tuple[int, ...], ensemble: int = 2,
+                 layer_norm: bool = False) -> None:
+        super().__init__()
+        self.norm = norm
+        self.nets = nn.ModuleList(self._net(obs_dim + action_dim, hidden, layer_norm) for _ in range(ensemble))
+
+    @staticmethod
+    def _net(in_dim: int, hidden: tuple[int, ...], layer_norm: bool) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [nn.Linear(in_dim, width)] + ([nn.LayerNorm(width)] if layer_norm else []) + [nn.ReLU()]
+            in_dim = width
+        layers.append(nn.Linear(in_dim, 1))
+        return nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.norm(obs), action], dim=-1)
+        return torch.stack([net(x).squeeze(-1) for net in self.nets])
+
+
+class ValueNet(nn.Module):
+    """obs float[B, P] -> float[B]."""
+
+    def __init__(self, norm: FixedNorm, obs_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.norm = norm
+        self.net = mlp(obs_dim, hidden, 1, "relu")
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(obs)).squeeze(-1)
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) target + tau source (Polyak averaging)."""
+    for t, s in zip(target.parameters(), source.parameters()):
+        t.lerp_(s, tau)

@@ -1,0 +1,313 @@
+"""Online fine-tuning with SAC / RLPD in simulation, optionally from demonstrations, optionally
+with the actor and the learner in separate processes.
+
+    cfg = load(OfflineConfig, "launch/offline/panda_push_rlpd.yaml")
+    summary = FinetuneTrainer(cfg).train()      # same run directory as offline-train
+
+:class:`OnlineLearner` is the part without a simulator: the replay buffers (demos and online,
+sampled symmetrically), the SAC/RLPD update at a fixed update-to-data ratio, and
+``add(..., intervention)`` which puts a person's corrections into both buffers (HIL-SERL). A
+deployment loop feeds it transitions (see :func:`ros_transitions` for the ROS 2 recorder's
+records) and reads ``actor_state()`` to refresh its policy.
+
+Actor-learner split (``sac.processes: actor_learner``): a ``torch.multiprocessing`` process
+steps the worlds with the latest weights and streams transitions through a queue; the learner
+(this process) stores them, updates, and sends the actor's weights back through another queue.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from robot_rl.algorithms.replay import FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
+from robot_rl.algorithms.sac import SAC
+from robot_rl.configs import to_dict
+from robot_rl.configs.offline import OfflineConfig
+from robot_rl.data.dataset import Dataset, DatasetError, Transitions
+from robot_rl.offline.trainer import RunOutputs
+
+
+def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
+    """The dataset's transitions to seed the demo buffer with (``sac.demo_episodes`` successful
+    episodes, or all), or None without a dataset."""
+    if not cfg.dataset:
+        return None
+    ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
+    t = ds.transitions(obs=cfg.obs, reward=cfg.reward)
+    if cfg.sac.demo_episodes is not None:
+        episode, success = ds.episode_index(), ds.column("next.success").astype(bool)
+        good = [e for e in dict.fromkeys(episode.tolist()) if success[episode == e].any()][:cfg.sac.demo_episodes]
+        if len(good) < cfg.sac.demo_episodes:
+            raise DatasetError(f"{cfg.dataset}: only {len(good)} episodes end in success, "
+                               f"sac.demo_episodes asks for {cfg.sac.demo_episodes}")
+        t = t.select(torch.as_tensor(np.isin(episode, good)))
+    return t
+
+
+class OnlineLearner:
+    """SAC/RLPD learner: demo and online buffers, symmetric sampling, UTD updates."""
+
+    def __init__(self, cfg: OfflineConfig, obs_dim: int, action_dim: int, demos: Transitions | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        s = cfg.sac
+        self.cfg = cfg
+        self.generator = generator or torch.Generator().manual_seed(cfg.seed)
+        norm = FixedNorm.of(demos.obs) if demos is not None and cfg.net.normalize_obs and len(demos) > 1 \
+            else FixedNorm.identity(obs_dim)
+        self.sac = SAC(obs_dim, action_dim, cfg.net, s, norm, self.generator)
+        self.demos = ReplayBuffer(obs_dim, action_dim, max(s.buffer_size // 2, len(demos) if demos else 1))
+        if demos is not None:
+            self.demos.add(demos.obs, demos.action.clamp(-1, 1), demos.reward, demos.next_obs, demos.done.float())
+        self.online = ReplayBuffer(obs_dim, action_dim, s.buffer_size)
+        self.sampler = SymmetricSampler(self.demos, self.online, s.demo_fraction if demos is not None else 0.0)
+        self.pending = 0
+        """Environment steps added since the last update."""
+
+    def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+            done: torch.Tensor, intervention: torch.Tensor | None = None) -> None:
+        """B transitions; where bool[B] ``intervention`` is set they also join the demo buffer."""
+        flags = intervention if intervention is not None else torch.zeros(len(obs), dtype=torch.bool)
+        add_intervention(self.sampler, obs, action, reward, next_obs, done.float(), flags)
+        self.pending += len(obs)
+
+    def ready(self) -> bool:
+        return len(self.online) >= max(self.cfg.sac.warmup, 1)
+
+    def update(self) -> dict[str, float]:
+        """One RLPD step (``utd`` critic updates, one actor update) per environment step added
+        since the last call; empty before ``warmup`` transitions."""
+        stats: dict[str, float] = {}
+        if not self.ready():
+            self.pending = 0
+            return stats
+        steps, self.pending = self.pending, 0
+        for _ in range(steps):
+            stats = self.sac.update(self.sampler)
+        return stats
+
+    def actor_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.sac.actor.state_dict().items()}
+
+
+def ros_transitions(records: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray, float, np.ndarray, bool, bool]]:
+    """(obs, executed action, reward, next obs, done, intervention) from consecutive
+    ``robot_rl_ros.transition.Transition`` records (``observation``, ``action``,
+    ``intervention``, ``reward``, ``done``), as the policy node publishes them: a record's next
+    observation is the following record's; an episode's last record uses its own."""
+    previous = None
+    for record in records:
+        if previous is not None and previous.episode == record.episode:
+            yield (previous.observation, previous.action, previous.reward, record.observation, previous.done,
+                   previous.intervention)
+        elif previous is not None:
+            yield (previous.observation, previous.action, previous.reward, previous.observation, previous.done,
+                   previous.intervention)
+        previous = record
+    if previous is not None:
+        yield (previous.observation, previous.action, previous.reward, previous.observation, previous.done,
+               previous.intervention)
+
+
+def _step_batch(env, obs, action, group: str):
+    """Step ``env``; returns (next obs dict, transition tensors, info, done mask)."""
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    final = info["final_obs"][group]  # the state the episode ended in, before the automatic reset
+    return next_obs, (obs[group].clone(), action.clone(), reward.clone(), final.clone(), terminated.clone()), \
+        info, terminated | truncated
+
+
+def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dict, out: Any, weights: Any,
+                  stop: Any) -> None:
+    """Actor side of the actor-learner split: step ``cfg.num_envs`` worlds with the latest
+    weights (numpy state dicts from ``weights``), put numpy ``(obs, action, reward, next_obs,
+    done, success_of_finished)`` on ``out``."""
+    from robot_rl.algorithms.sac import SquashedGaussianActor
+    from robot_rl.configs import from_dict
+    from robot_rl.envs import make
+
+    torch.set_num_threads(1)
+    cfg = from_dict(OfflineConfig, cfg_dict)
+    group = cfg.obs.removeprefix("observation.")
+    norm = FixedNorm(norm_state["mean"], norm_state["std"])
+    actor = SquashedGaussianActor(norm, obs_dim, action_dim, cfg.net.hidden)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed)
+    obs, _ = env.reset(seed=cfg.seed)
+    steps, have_weights = 0, False
+    try:
+        while not stop.is_set():
+            try:
+                actor.load_state_dict({k: torch.from_numpy(v) for k, v in weights.get_nowait().items()})
+                have_weights = True
+            except queue.Empty:
+                pass
+            if steps < cfg.sac.random_steps and not have_weights:
+                action = torch.rand(env.num_envs, env.action_dim, generator=gen) * 2 - 1
+            else:
+                with torch.no_grad():
+                    action = actor.sample(obs[group], gen)[0]
+            obs, transition, info, done = _step_batch(env, obs, action, group)
+            steps += env.num_envs
+            out.put(tuple(x.numpy() for x in (*transition, info["success"][done])))
+    finally:
+        env.close()
+
+
+class FinetuneTrainer(RunOutputs):
+    """SAC/RLPD in simulation, writing a run directory like :class:`~robot_rl.offline.trainer.OfflineTrainer`."""
+
+    def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None) -> None:
+        from robot_rl.envs import make
+        from robot_rl.offline.trainer import new_run_dir, obs_group
+
+        torch.set_num_threads(1)
+        torch.manual_seed(cfg.seed)
+        demos = demo_transitions(cfg)
+        task = cfg.task or (Dataset(cfg.dataset).task if cfg.dataset else None)
+        if not task:
+            raise DatasetError("fine-tuning needs task: (or a dataset recorded in simulation)")
+        import dataclasses
+
+        self.cfg = cfg = dataclasses.replace(cfg, task=task, algo="sac")
+        self.group = obs_group(cfg.obs)
+        self.env = make(task, num_envs=cfg.num_envs, seed=cfg.seed) if cfg.sac.processes == "one" else None
+        probe = self.env or make(task, num_envs=1)
+        self.obs_dim, self.action_dim = probe.obs_dims[self.group], probe.action_dim
+        if probe is not self.env:
+            probe.close()
+        if demos is not None and demos.obs.shape[1] != self.obs_dim:
+            raise DatasetError(f"{cfg.dataset}: column {cfg.obs!r} has {demos.obs.shape[1]} values per frame but "
+                               f"{task} observes {self.obs_dim}; use a dataset recorded in {task}")
+        self.learner = OnlineLearner(cfg, self.obs_dim, self.action_dim, demos)
+        self.algo = self.learner.sac
+        self.run_dir = run_dir or new_run_dir(cfg.root, task)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.task = task
+        self.env_steps = self.updates = 0
+        self.successes: list[float] = []
+
+    def train(self) -> dict[str, Any]:
+        from robot_rl.envs import make
+        from robot_rl.offline.trainer import MetricsLog, plot_offline_curves
+
+        cfg = self.cfg
+        eval_env = make(cfg.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed + 1) \
+            if cfg.eval.interim_episodes else None
+        deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
+        log = MetricsLog(self.run_dir / "metrics.csv", ["env_steps", "updates", "episode/success", "eval/success",
+                                                         "eval/return", "loss/critic", "loss/actor", "train/alpha",
+                                                         "train/q", "perf/fps"])
+        bar = None
+        if cfg.progress_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.budget.env_steps, unit="step", unit_scale=True, dynamic_ncols=True,
+                       desc=f"{cfg.task} {'RLPD' if len(self.learner.demos) else 'SAC'}", mininterval=1.0)
+        source = self._local_steps() if self.env is not None else self._remote_steps()
+        next_eval, start, interrupted, stats = 0, time.perf_counter(), False, {}
+        try:
+            for transition, finished in source:
+                self.learner.add(*transition)
+                n = len(transition[0])
+                self.env_steps += n
+                self.successes += finished.float().tolist()
+                stats = self.learner.update() or stats
+                if bar is not None:
+                    bar.update(n)
+                if self.env_steps >= next_eval:
+                    next_eval += cfg.eval.every
+                    row = {"env_steps": self.env_steps, "updates": self.env_steps * cfg.sac.utd, **stats,
+                           "perf/fps": self.env_steps / (time.perf_counter() - start)}
+                    if self.successes:
+                        row["episode/success"] = float(np.mean(self.successes[-100:]))
+                    if eval_env is not None:
+                        row.update(self.evaluate(eval_env, cfg.eval.interim_episodes))
+                    log.write(row)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("eval", "episode"))},
+                                        refresh=False)
+                if self.env_steps >= cfg.budget.env_steps or time.monotonic() > deadline:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            source.close()
+            if bar is not None:
+                bar.close()
+            if eval_env is not None:
+                eval_env.close()
+            if self.env is not None:
+                self.env.close()
+        self.updates = self.env_steps
+        checkpoint = self.save()
+        summary: dict[str, Any] = {"run_dir": str(self.run_dir), "env_steps": self.env_steps,
+                                   "checkpoint": str(checkpoint), "interrupted": interrupted,
+                                   "demos": len(self.learner.demos),
+                                   "curves": str(plot_offline_curves(log.path, self.run_dir / "curves.png",
+                                                                     f"{cfg.task} fine-tuning"))}
+        summary.update(self.finish(checkpoint))
+        return summary
+
+    def _local_steps(self) -> Iterator[tuple[tuple, torch.Tensor]]:
+        env, cfg, gen = self.env, self.cfg, self.learner.generator
+        obs, _ = env.reset(seed=cfg.seed)
+        use_random = not len(self.learner.demos)
+        while True:
+            if use_random and self.env_steps < cfg.sac.random_steps:
+                action = torch.rand(env.num_envs, env.action_dim, generator=gen) * 2 - 1
+            else:
+                action = self.algo.act(obs[self.group])
+            obs, transition, info, done = _step_batch(env, obs, action, self.group)
+            yield transition, info["success"][done]
+
+    def _numpy_weights(self) -> dict[str, np.ndarray]:
+        # Plain arrays through the queue: tensors would travel as shared-memory handles that
+        # die with the process that made them.
+        return {k: v.numpy() for k, v in self.learner.actor_state().items()}
+
+    def _remote_steps(self) -> Iterator[tuple[tuple, torch.Tensor]]:
+        import torch.multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        out, weights, stop = ctx.Queue(maxsize=8), ctx.Queue(maxsize=1), ctx.Event()
+        norm = self.algo.actor.actor_norm
+        cfg = self.cfg
+        if len(self.learner.demos):
+            weights.put(self._numpy_weights())
+        process = ctx.Process(target=actor_process, daemon=True,
+                              args=(to_dict(cfg), self.obs_dim, self.action_dim,
+                                    {"mean": norm.mean.clone(), "std": norm.std.clone()}, out, weights, stop))
+        process.start()
+        received = 0
+        try:
+            while True:
+                try:
+                    item = out.get(timeout=120)
+                except queue.Empty:
+                    exited = "" if process.is_alive() else f" (it exited with {process.exitcode})"
+                    raise RuntimeError(f"the actor process sent nothing for 120 s{exited}") from None
+                received += 1
+                tensors = [torch.from_numpy(x) for x in item]
+                yield tuple(tensors[:5]), tensors[5]
+                if received % cfg.sac.weight_sync == 0 and weights.empty():  # else the actor has yet to load the last
+                    weights.put(self._numpy_weights())
+        finally:
+            stop.set()
+            while True:  # unblock an actor waiting on a full queue
+                try:
+                    out.get_nowait()
+                except queue.Empty:
+                    break
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()

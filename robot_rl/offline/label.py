@@ -1,0 +1,122 @@
+"""Label a dataset's transitions with a reward module (Real-World Offline RL from VLM Feedback;
+Offline RL with Imputed Rewards): fit the module on a labelled subset of episodes, score every
+frame, write the rewards as a new column.
+
+    cfg = LabelConfig(module="preference", labelled_fraction=0.1, labels=2000)
+    report = label_dataset("runs/data/push_mixed", cfg)     # adds next.reward.preference
+
+Transition t's reward is the module's score of the frame after it (frame t+1 of the episode;
+the episode's last frame scores itself), so a reward that tracks progress rewards the step that
+made it. Modules with a fitter in :data:`robot_rl.rewards.evaluation.FITTERS` learn from the
+labelled episodes first: the preference model from pairs judged by the oracle labeller on
+ground-truth progress (``observation.progress``), flipped with probability ``label_flip``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_rl.configs.loading import bounded
+from robot_rl.data.dataset import Dataset, DatasetError
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    module: str = "preference"
+    """A registered reward module (``robot_rl.rewards``)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the module, e.g. ``{ensemble_size: 3}`` or ``{model: PATH}``."""
+    camera: str | None = None
+    """Camera column to score (default: the dataset's only or first camera)."""
+    labelled_fraction: float = bounded(0.1, 0.0, 1.0)
+    """Share of episodes whose frames the module learns from (their progress is known to the labeller)."""
+    labels: int = bounded(2000, 1)
+    """Preference pairs the oracle judges (drawn from the labelled episodes' frames)."""
+    label_flip: float = bounded(0.1, 0.0, 1.0)
+    """Probability that an oracle label is wrong."""
+    progress_column: str = "observation.progress"
+    """Ground-truth progress of each frame: what the oracle labeller judges by and what the
+    written rewards are compared against."""
+    save: str | None = None
+    """Also save the fitted module here (modules with a ``save`` method)."""
+    seed: int = 0
+
+
+def shift_to_next(values: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """Per-frame scores float[N] -> per-transition rewards: frame t+1's score within the episode
+    (the last frame keeps its own)."""
+    out = values.copy()
+    same = episode[1:] == episode[:-1]
+    out[:-1] = np.where(same, values[1:], values[:-1])
+    return out
+
+
+def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
+                  overwrite: bool = False, progress_bar: bool = True) -> dict[str, Any]:
+    """Fit, score and write ``column`` (default ``next.reward.<module>``); returns a report with
+    the Spearman correlation of the scores with ground-truth progress on unlabelled episodes."""
+    from robot_rl.configs.reward_eval import RewardEvalConfig
+    from robot_rl.rewards.base import load_modules
+    from robot_rl.rewards.evaluation import FITTERS, score_episodes
+    from robot_rl.rewards.metrics import spearman
+
+    rewards = load_modules()
+    ds = Dataset(root)
+    column = column or f"next.reward.{cfg.module}"
+    if column in ds.features and not overwrite:
+        raise DatasetError(f"{root} already has column {column!r}; pass --overwrite or another --column")
+    cameras = [c for c in ds.features if c.startswith("observation.images.")]
+    camera = cfg.camera or (cameras[0] if cameras else None)
+    if camera is None:
+        raise DatasetError(f"{root}: missing an image column (observation.images.<camera>) to score")
+    images = ds.images(camera)[:, None]  # uint8[N, 1, H, W, 3]
+    episode = ds.episode_index()
+    ids = np.unique(episode)
+    rng = np.random.default_rng(cfg.seed)
+    n_labelled = int(round(cfg.labelled_fraction * len(ids)))
+    labelled = set(rng.permutation(ids)[:n_labelled].tolist())
+    frames = [images[torch.as_tensor(episode == e)] for e in ids]
+    module = rewards.get(cfg.module)(**cfg.options)
+    fit: dict[str, Any] = {"fit": "none"}
+    truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
+    if cfg.module in FITTERS and n_labelled:
+        if truth is None:
+            raise DatasetError(f"{root}: missing column {cfg.progress_column!r}, which the labeller judges by")
+        train = [k for k, e in enumerate(ids) if e in labelled]
+        fit = FITTERS.get(cfg.module)(
+            module, [frames[k] for k in train], [truth[episode == ids[k]] for k in train],
+            RewardEvalConfig(task=ds.task or "", module=cfg.module, labels=cfg.labels, label_flip=cfg.label_flip,
+                             seed=cfg.seed))
+    goal = _goal(ds)
+    from tqdm import tqdm
+
+    scores = []
+    with torch.no_grad():
+        for episode_frames in tqdm(frames, desc=f"score {cfg.module}", unit="episode", dynamic_ncols=True,
+                                   disable=not progress_bar):
+            scores += score_episodes(module, [episode_frames], goal)[0]
+    per_frame = np.concatenate(scores).astype(np.float32)
+    values = shift_to_next(per_frame, episode)
+    ds.add_column(column, values, overwrite=overwrite)
+    report: dict[str, Any] = {"column": column, "frames": len(values), "labelled_episodes": n_labelled,
+                              "episodes": len(ids), "fit": fit}
+    if truth is not None:
+        held = ~np.isin(episode, list(labelled))
+        if held.any():
+            report["spearman_unlabelled"] = float(spearman(per_frame[held], truth[held]))
+    if cfg.save and hasattr(module, "save"):
+        module.save(cfg.save)
+        report["saved"] = cfg.save
+    return report
+
+
+def _goal(ds: Dataset) -> str:
+    import pyarrow.parquet as pq
+
+    tasks = pq.read_table(ds.root / "meta" / "tasks.parquet").to_pylist()
+    return tasks[0]["task"] if tasks else ""

@@ -1,0 +1,331 @@
+"""Offline training from a dataset (BC, IQL, TD3+BC) into a run directory like online training's.
+
+    trainer = OfflineTrainer(load(OfflineConfig, "launch/offline/panda_push_iql.yaml"))
+    summary = trainer.train()     # runs/<task>/<timestamp>/: config.yaml, checkpoints/, metrics.csv,
+                                  # curves.png, policy.pt, eval.json (+ rollout.mp4)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from robot_rl.algorithms.replay import FixedNorm, ReplayBuffer
+from robot_rl.configs import to_dict
+from robot_rl.configs.offline import OfflineConfig
+from robot_rl.data.dataset import Dataset, DatasetError, Transitions
+from robot_rl.training.runner import write_evaluation  # at import: a long run ends with the code it started with
+
+CHECKPOINT_FORMAT = "robot_rl.offline/1"
+
+
+def obs_group(column: str) -> str:
+    """The env observation group of a dataset column: ``observation.policy`` -> ``policy``."""
+    if not column.startswith("observation.") or column.startswith("observation.images."):
+        raise DatasetError(f"obs column {column!r} must be an observation vector, e.g. observation.policy")
+    return column.removeprefix("observation.")
+
+
+def progress_filter(t: Transitions, progress_before: np.ndarray, progress_after: np.ndarray,
+                    min_increase: float = 0.0) -> Transitions:
+    """GR-RL's filter: keep the transitions whose progress increases by more than ``min_increase``
+    (progress float[N] of the observation before and after each step)."""
+    keep = torch.as_tensor(np.asarray(progress_after) - np.asarray(progress_before) > min_increase)
+    return t.select(keep)
+
+
+def learned_progress_mask(ds: Dataset, done: torch.Tensor, column: str) -> torch.Tensor:
+    """bool[N]: the transitions whose progress increases (GR-RL), by a progress column such as
+    learned rewards from ``robot-rl label`` read as progress.
+    An ``observation.*`` column holds the progress of each frame: transition t's progress goes
+    from frame t to frame t+1 (an episode's last transition is kept when it ends terminally). A
+    ``next.*`` column holds the progress after each step: from transition t-1's value to t's
+    (an episode's first transition is kept)."""
+    p = ds.column(column).astype(np.float64)
+    if p.ndim != 1:
+        raise DatasetError(f"progress column {column!r} must hold one value per frame")
+    episode = ds.episode_index()
+    same = episode[1:] == episode[:-1]
+    if column.startswith("next."):
+        before = np.concatenate([[-np.inf], np.where(same, p[:-1], -np.inf)])
+        after = p
+    else:
+        before = p
+        after = np.concatenate([np.where(same, p[1:], np.where(done.numpy()[:-1], np.inf, p[:-1])),
+                                [np.inf if bool(done[-1]) else p[-1]]])
+    return torch.as_tensor(after > before)
+
+
+def check_fits(task: str, group: str, column: str, obs_dim: int, action_dim: int, dataset: str) -> None:
+    """Raise naming the column when the dataset's observations or actions do not fit ``task``."""
+    from robot_rl.envs import make
+
+    env = make(task, num_envs=1)
+    sizes = dict(env.obs_dims), env.action_dim
+    env.close()
+    if group not in sizes[0]:
+        raise DatasetError(f"{task} has no observation group {group!r} for column {column!r}; "
+                           f"it has {', '.join(sizes[0])}")
+    if sizes[0][group] != obs_dim:
+        raise DatasetError(f"{dataset}: column {column!r} has {obs_dim} values per frame but {task} observes "
+                           f"{sizes[0][group]}; the dataset was recorded with another robot or task")
+    if sizes[1] != action_dim:
+        raise DatasetError(f"{dataset}: column 'action' has {action_dim} values per frame but {task} takes "
+                           f"{sizes[1]}; the dataset was recorded with another robot or task")
+
+
+def load_dataset(cfg: OfflineConfig) -> tuple[Dataset, Transitions]:
+    ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
+    if len(ds) == 0:
+        raise DatasetError(f"{cfg.dataset} holds no readable episodes")
+    t = ds.transitions(obs=cfg.obs, reward=cfg.reward)
+    keep = torch.ones(len(t), dtype=torch.bool)
+    if cfg.algo == "bc" and cfg.bc.success_only:
+        success = ds.column("next.success").astype(bool)
+        episode = ds.episode_index()
+        keep &= torch.as_tensor(np.isin(episode, np.unique(episode[success])))
+    if cfg.progress_filter:
+        keep &= learned_progress_mask(ds, t.done, cfg.progress_filter)
+    t = t.select(keep)
+    if len(t) == 0:
+        raise DatasetError(f"{cfg.dataset}: no transitions left after filtering")
+    return ds, t
+
+
+def build_algorithm(cfg: OfflineConfig, obs_dim: int, action_dim: int, norm: FixedNorm, generator: torch.Generator):
+    from robot_rl.algorithms.bc import BC
+    from robot_rl.algorithms.iql import IQL
+    from robot_rl.algorithms.sac import SAC
+    from robot_rl.algorithms.td3bc import TD3BC
+
+    if cfg.algo == "bc":
+        return BC(obs_dim, action_dim, cfg.net, norm)
+    if cfg.algo == "iql":
+        return IQL(obs_dim, action_dim, cfg.net, cfg.iql, norm)
+    if cfg.algo == "td3bc":
+        return TD3BC(obs_dim, action_dim, cfg.net, cfg.td3bc, norm, generator)
+    return SAC(obs_dim, action_dim, cfg.net, cfg.sac, norm, generator)
+
+
+def eval_config(cfg: OfflineConfig, task: str):
+    """A :class:`TrainConfig` that builds the evaluation env of ``task`` for ``write_evaluation``."""
+    from robot_rl.configs import EnvConfig, LogConfig, TrainConfig
+
+    return TrainConfig(env=EnvConfig(task=task, num_envs=max(1, cfg.eval.episodes)),
+                       log=LogConfig(root=cfg.root, video=cfg.eval.video, video_seconds=cfg.eval.video_seconds,
+                                     eval_episodes=cfg.eval.episodes), seed=cfg.seed)
+
+
+class ExportView(torch.nn.Module):
+    """What :func:`robot_rl.training.export.export_policy` reads from an actor-critic: the
+    observation normaliser ``actor_norm``, the deterministic ``actor`` and a ``log_std`` with one
+    entry per actor output."""
+
+    def __init__(self, actor: torch.nn.Module, outputs: int) -> None:
+        super().__init__()
+        self.actor_norm, self.actor = actor.actor_norm, actor.actor
+        self.register_buffer("log_std", torch.zeros(outputs))
+
+
+def export_actor(actor: torch.nn.Module, out: Path, task: str, group: str, source: str) -> Path:
+    """``policy.pt`` readable by :func:`robot_rl.training.export.load_policy`."""
+    from robot_rl.envs import make
+    from robot_rl.training.export import export_policy
+
+    env = make(task, num_envs=1)
+    task_config = {k: v for k, v in dataclasses.asdict(env.task.config).items() if k != "randomization"}
+    metadata = {"task": task, "goal": env.goal, "observation_group": group, "observation_dim": env.obs_dims[group],
+                "action_dim": env.action_dim, "action_low": env.action_low.tolist(),
+                "action_high": env.action_high.tolist(), "control_dt": env.control_dt,
+                "task_config": task_config, "checkpoint": source}
+    low, high = env.action_low.clone(), env.action_high.clone()
+    env.close()
+    return export_policy(ExportView(actor, len(low)), out, metadata, low, high)
+
+
+def new_run_dir(root: str, task: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    base = Path(root) / task / stamp
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{stamp}_{i}"), i + 1
+    (path / "checkpoints").mkdir(parents=True)
+    return path
+
+
+def plot_offline_curves(metrics: Path, out: Path, title: str) -> Path:
+    """Evaluation success and return, and every loss, against gradient updates."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_rl.training.plots import read_metrics
+
+    data = read_metrics(metrics)
+    x_key = "env_steps" if any(v > 0 for v in data.get("env_steps", [])) else "updates"
+    x = data.get(x_key, [])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = (("evaluation success rate", ["eval/success"]), ("evaluation return", ["eval/return"]),
+              ("losses", [k for k in data if k.startswith("loss/")]))
+    for ax, (name, keys) in zip(axes, panels):
+        for key in keys:
+            xs = [a for a, b in zip(x, data[key]) if not math.isnan(b)]
+            ax.plot(xs, [b for b in data[key] if not math.isnan(b)], marker="." if key.startswith("eval") else None,
+                    label=key.split("/")[-1])
+        ax.set_title(name)
+        ax.set_xlabel(x_key.replace("_", " "))
+        ax.grid(alpha=0.3)
+        if len(keys) > 1:
+            ax.legend(fontsize=7)
+            ax.set_yscale("symlog")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+class MetricsLog:
+    """metrics.csv with a fixed header of every column seen in the first row plus ``extra``."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path, self.columns = path, columns
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerow(columns)
+
+    def write(self, row: dict[str, float]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(c, "") for c in self.columns])
+
+
+class RunOutputs:
+    """What offline training and fine-tuning share: the deterministic policy, evaluations,
+    checkpoints and the final policy.pt / eval.json / rollout.mp4. Needs ``cfg``, ``algo`` (with
+    ``actor`` and ``state_dict()``), ``group``, ``task``, ``run_dir`` and ``updates``."""
+
+    cfg: OfflineConfig
+    group: str
+    task: str
+    run_dir: Path
+    updates: int
+
+    def policy(self):
+        actor, group = self.algo.actor, self.group
+
+        @torch.no_grad()
+        def act(obs) -> torch.Tensor:
+            return actor(obs[group].float()).clamp(-1.0, 1.0)
+
+        return act
+
+    def evaluate(self, env, episodes: int) -> dict[str, float]:
+        from robot_rl.training.evaluate import evaluate
+
+        self.algo.actor.eval()
+        result = evaluate(self.policy(), env, episodes, env.max_episode_steps + 1, seed=self.cfg.seed + 777)
+        self.algo.actor.train()
+        return {"eval/success": result.success_rate if result.success_rate is not None else float("nan"),
+                "eval/return": result.mean_return}
+
+    def save(self) -> Path:
+        path = self.run_dir / "checkpoints" / f"model_{self.updates}.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save({"format": CHECKPOINT_FORMAT, "algo": self.cfg.algo, "task": self.task, "updates": self.updates,
+                    "state": self.algo.state_dict(), "config": to_dict(self.cfg)}, tmp)
+        tmp.replace(path)
+        return path
+
+    def finish(self, checkpoint: Path) -> dict[str, Any]:
+        """policy.pt, eval.json and (optionally) rollout.mp4 in the run directory."""
+        self.algo.actor.eval()
+        policy = export_actor(self.algo.actor, self.run_dir / "policy.pt", self.task, self.group, str(checkpoint))
+        out = write_evaluation(eval_config(self.cfg, self.task), self.policy(), self.run_dir, self.cfg.eval.episodes,
+                               self.cfg.eval.video, seed=self.cfg.seed + 12345)
+        return {"policy": str(policy), **out}
+
+
+class OfflineTrainer(RunOutputs):
+    def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None) -> None:
+        torch.set_num_threads(1)  # small MLP updates are far slower with more threads on few cores
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.dataset, self.data = load_dataset(cfg)
+        self.task = cfg.task or self.dataset.task
+        if not self.task:
+            raise DatasetError(f"{cfg.dataset} does not name the simulation task it was recorded in; set task:")
+        self.group = obs_group(cfg.obs)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        obs_dim, action_dim = self.data.obs.shape[1], self.data.action.shape[1]
+        check_fits(self.task, self.group, cfg.obs, obs_dim, action_dim, cfg.dataset)
+        norm = FixedNorm.of(self.data.obs) if cfg.net.normalize_obs else FixedNorm.identity(obs_dim)
+        self.algo = build_algorithm(cfg, obs_dim, action_dim, norm, self.generator)
+        self.buffer = ReplayBuffer.from_transitions(self.data)
+        self.run_dir = run_dir or new_run_dir(cfg.root, self.task)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.updates = 0
+
+    def train(self) -> dict[str, Any]:
+        from robot_rl.envs import make
+
+        cfg = self.cfg
+        eval_env = make(self.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed) \
+            if cfg.eval.interim_episodes else None
+        deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
+        log = None
+        bar = None
+        if cfg.progress_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.budget.updates, unit="update", desc=f"{self.task} {cfg.algo}", dynamic_ncols=True,
+                       mininterval=1.0)
+        log_every = max(1, min(1000, cfg.eval.every))
+        interrupted = False
+        sums: dict[str, float] = {}
+        try:
+            while self.updates < cfg.budget.updates and time.monotonic() < deadline:
+                stats = self.algo.update(self.buffer.sample(cfg.net.batch_size, self.generator))
+                self.updates += 1
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if self.updates % log_every == 0 or self.updates == cfg.budget.updates:
+                    row = {"updates": self.updates, "env_steps": 0, **{k: v / log_every for k, v in sums.items()}}
+                    sums = {}
+                    if eval_env is not None and (self.updates % cfg.eval.every == 0
+                                                 or self.updates == cfg.budget.updates):
+                        row.update(self.evaluate(eval_env, cfg.eval.interim_episodes))
+                    if log is None:
+                        log = MetricsLog(self.run_dir / "metrics.csv",
+                                         ["updates", "env_steps", "eval/success", "eval/return", *stats])
+                    log.write(row)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("eval", "loss"))},
+                                        refresh=False)
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if bar is not None:
+                bar.close()
+            if eval_env is not None:
+                eval_env.close()
+        checkpoint = self.save()
+        summary: dict[str, Any] = {"run_dir": str(self.run_dir), "updates": self.updates,
+                                   "checkpoint": str(checkpoint), "interrupted": interrupted,
+                                   "transitions": len(self.data)}
+        if log is not None:
+            summary["curves"] = str(plot_offline_curves(log.path, self.run_dir / "curves.png",
+                                                        f"{self.task} {cfg.algo} ({cfg.dataset})"))
+        summary.update(self.finish(checkpoint))
+        return summary

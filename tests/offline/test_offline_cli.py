@@ -1,0 +1,105 @@
+"""record -> label -> offline-train end to end on small panda_reach data, through ``robot-rl``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.cli.main import main
+from robot_rl.data.dataset import Dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    threads = torch.get_num_threads()
+    out = tmp_path_factory.mktemp("data") / "reach"
+    code = main(["record", "--task", "panda_reach", "--episodes", "4", "--mix", "expert=2,noisy=1,failed=1",
+                 "--num-envs", "4", "--image-size", "24", "24", "--out", str(out)])
+    torch.set_num_threads(threads)
+    assert code == 0
+    return out
+
+
+def test_record_writes_every_column(dataset: Path) -> None:
+    ds = Dataset(dataset, robot="panda")
+    assert ds.task == "panda_reach" and len(ds.episodes) == 4
+    assert ds.info["robot_rl"]["qualities"] == ["expert", "expert", "noisy", "failed"]
+    steps = len(ds) // 4
+    assert ds.episode_index().tolist() == sum(([e] * steps for e in range(4)), [])
+    assert ds.column("observation.policy").shape == (len(ds), 32)
+    assert ds.column("observation.privileged").shape == (len(ds), 39)
+    assert ds.images("front").shape == (len(ds), 24, 24, 3)
+    np.testing.assert_array_equal(ds.column("action"), ds.column("policy_action"))
+    assert not ds.column("intervention").any()
+    progress = ds.column("next.progress").reshape(4, steps)
+    assert progress[:2, -1].min() > 0.9  # the expert reacher ends at the target
+    # progress before a step is the progress after the previous one
+    np.testing.assert_allclose(ds.column("observation.progress").reshape(4, steps)[:, 1:], progress[:, :-1])
+
+
+def test_record_rejects_bad_mix(dataset: Path, tmp_path: Path, capsys) -> None:
+    code = main(["record", "--task", "panda_reach", "--episodes", "3", "--mix", "expert=2", "--out",
+                 str(tmp_path / "x")])
+    assert code == 2 and "--mix counts sum to 2, but --episodes is 3" in capsys.readouterr().err
+
+
+def test_label_writes_one_reward_per_transition(dataset: Path, tmp_path: Path) -> None:
+    launch = tmp_path / "label.yaml"
+    launch.write_text("module: preference\n"
+                      "options: {ensemble_size: 1, max_epochs: 2, channels: [4], strides: [2], hidden: 8}\n"
+                      "labelled_fraction: 0.5\nlabels: 64\n")
+    assert main(["label", str(dataset), "--reward", str(launch), "--column", "next.reward.test"]) == 0
+    ds = Dataset(dataset)
+    t = ds.transitions(reward="next.reward.test")
+    assert t.reward.shape == (len(ds),) and torch.isfinite(t.reward).all()
+    assert t.reward.std() > 0
+
+
+def test_offline_train_writes_a_run(dataset: Path, tmp_path: Path) -> None:
+    from robot_rl.training.export import load_policy
+
+    code = main(["offline-train", str(dataset), "--algo", "iql", "--budget.updates", "40", "--eval.episodes", "2",
+                 "--eval.interim-episodes", "0", "--eval.every", "20", f"--root={tmp_path}", "--progress_bar=false"])
+    assert code == 0
+    (run,) = (tmp_path / "panda_reach").iterdir()
+    for name in ("config.yaml", "metrics.csv", "curves.png", "eval.json", "policy.pt"):
+        assert (run / name).is_file(), name
+    assert len(list((run / "checkpoints").glob("model_40.pt"))) == 1
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 2
+    policy, meta = load_policy(run / "policy.pt")
+    assert meta["task"] == "panda_reach" and meta["observation_group"] == "policy"
+    assert policy(torch.zeros(3, 32)).shape == (3, 8)
+
+
+def test_offline_train_names_a_missing_reward_column(dataset: Path, tmp_path: Path, capsys) -> None:
+    code = main(["offline-train", str(dataset), "--reward", "next.reward.nope", f"--root={tmp_path}"])
+    assert code == 2 and "missing column 'next.reward.nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("processes", ["one", "actor_learner"])
+def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, processes: str) -> None:
+    from robot_rl.training.export import load_policy
+
+    code = main(["finetune", str(dataset), "--task", "panda_reach", "--budget.env-steps", "48", "--num-envs", "4",
+                 "--sac.warmup", "8", "--sac.utd", "1", "--sac.ensemble", "4", "--sac.demo-episodes", "2",
+                 "--sac.processes", processes, "--sac.weight-sync", "2", "--net.hidden", "[32, 32]",
+                 "--net.batch-size", "32", "--eval.episodes", "2", "--eval.interim-episodes", "0",
+                 "--eval.every", "16", f"--root={tmp_path}", "--progress_bar=false"])
+    assert code == 0
+    (run,) = (tmp_path / "panda_reach").iterdir()
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("env_steps") and [r.split(",")[0] for r in rows[1:]] == ["4", "16", "32", "48"]
+    assert float(rows[-1].split(",")[rows[0].split(",").index("loss/critic")]) > 0  # updates ran
+    policy, meta = load_policy(run / "policy.pt")
+    assert policy(torch.zeros(2, 32)).shape == (2, 8)
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 2
+
+
+def test_offline_train_names_a_dataset_of_another_task(dataset: Path, tmp_path: Path, capsys) -> None:
+    code = main(["offline-train", str(dataset), "--task", "panda_push", f"--root={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "column 'observation.policy' has 32 values per frame but panda_push observes 42" in err

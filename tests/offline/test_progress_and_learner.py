@@ -1,0 +1,78 @@
+"""Progress filtering (GR-RL) and the online learner's buffers fed from ROS 2 transition records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from robot_rl.configs.offline import OfflineConfig, SACConfig
+from robot_rl.data.dataset import Dataset
+from robot_rl.data.lerobot import LeRobotWriter, transition_features
+from robot_rl.offline.finetune import OnlineLearner, ros_transitions
+from robot_rl.offline.trainer import learned_progress_mask
+
+
+def write(root: Path, progress: list[list[float]], terminal_last: bool = True) -> Dataset:
+    writer = LeRobotWriter(root, fps=20, features=transition_features(2, 1, progress=True), robot_type="panda")
+    for episode in progress:
+        for t, p in enumerate(episode):
+            last = t == len(episode) - 1
+            writer.add_frame({"observation.policy": [p, 0.0], "action": [0.0], "policy_action": [0.0],
+                              "intervention": False, "next.reward": 0.0, "next.terminated": last and terminal_last,
+                              "next.done": last, "next.success": False, "observation.progress": p,
+                              "next.progress": 0.0})
+        writer.end_episode()
+    return Dataset(root)
+
+
+def test_progress_filter_keeps_transitions_that_make_progress(tmp_path: Path) -> None:
+    # Episode 0 frames: 0.1, 0.3, 0.2, 0.5 -> steps +0.2, -0.1, +0.3, then the terminal last frame.
+    # Episode 1 frames: 0.4, 0.4 -> a stall, then a time-out last frame (no successor: dropped).
+    ds = write(tmp_path / "ds", [[0.1, 0.3, 0.2, 0.5], [0.4, 0.4]])
+    ds.add_column("next.progress.learned", np.array([0.3, 0.2, 0.5, 0.6, 0.4, 0.4]))
+    t = ds.transitions()
+    done = t.done.clone()
+    done[-1] = False  # time-out
+    assert learned_progress_mask(ds, done, "observation.progress").tolist() == [True, False, True, True, False, False]
+    # next.* column: progress after each step against the previous step's (first step of an episode kept).
+    assert learned_progress_mask(ds, done, "next.progress.learned").tolist() == [True, False, True, True, True, False]
+
+
+def test_ros_records_become_transitions_and_interventions_reach_both_buffers() -> None:
+    def record(episode: int, step: int, intervention: bool) -> SimpleNamespace:
+        return SimpleNamespace(episode=episode, step=step, observation=np.full(3, 10.0 * episode + step),
+                               action=np.full(2, float(step)), intervention=intervention, reward=float(step),
+                               done=step == 2)
+
+    records = [record(0, 0, False), record(0, 1, True), record(0, 2, False), record(1, 0, True)]
+    out = list(ros_transitions(records))
+    assert [o[0][0] for o in out] == [0.0, 1.0, 2.0, 10.0]
+    assert [o[3][0] for o in out] == [1.0, 2.0, 2.0, 10.0]  # next observation; an episode's last uses its own
+    assert [o[5] for o in out] == [False, True, False, True]
+
+    learner = OnlineLearner(OfflineConfig(sac=SACConfig(ensemble=2, warmup=2, utd=1)), obs_dim=3, action_dim=2)
+    obs, action, reward, next_obs, done, flag = (torch.as_tensor(np.array(x)) for x in zip(*out))
+    learner.add(obs.float(), action.float(), reward.float(), next_obs.float(), done, flag)
+    assert len(learner.online) == 4 and len(learner.demos) == 2
+    assert learner.demos.obs[:2, 0].tolist() == [1.0, 10.0]
+    assert learner.update()  # warmed up: one RLPD step per environment step added
+
+
+LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "offline"
+
+
+def test_launch_files_load() -> None:
+    from robot_rl.configs import load
+    from robot_rl.offline.label import LabelConfig
+
+    paths = sorted(LAUNCH.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        if path.name.startswith("label_"):
+            assert load(LabelConfig, path).module in path.stem
+        else:  # panda_push_<algo>.yaml, RLPD being SAC's options
+            assert load(OfflineConfig, path).algo == {"rlpd": "sac"}.get(path.stem.split("_")[-1],
+                                                                          path.stem.split("_")[-1])

@@ -1,0 +1,44 @@
+"""The scripted panda_push controller: experts push the cube onto the target, failed ones never do."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robot_rl.envs import make
+
+
+def final_success(qualities: list[str], seed: int = 0) -> torch.Tensor:
+    from robot_rl_sim.scripted import make_controller
+
+    env = make("panda_push", num_envs=len(qualities), seed=seed)
+    controller = make_controller(env, qualities, seed=seed)
+    env.reset(seed=seed)
+    success = torch.zeros(len(qualities), dtype=torch.bool)
+    for _ in range(env.max_episode_steps):
+        _, _, terminated, truncated, info = env.step(controller.act())
+        success = torch.where(terminated | truncated, info["success"], success)
+    env.close()
+    return success
+
+
+def test_experts_succeed_and_failures_do_not() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        success = final_success(["expert"] * 12 + ["failed"] * 6)
+    finally:
+        torch.set_num_threads(threads)
+    assert success[:12].float().mean() >= 0.4
+    assert not success[12:].any()
+
+
+def test_controller_checks_its_inputs() -> None:
+    from robot_rl_sim.scripted import make_controller
+
+    env = make("panda_push", num_envs=2)
+    with pytest.raises(ValueError, match="2 worlds"):
+        make_controller(env, ["expert"])
+    with pytest.raises(ValueError, match="unknown qualities \\['great'\\]"):
+        make_controller(env, ["expert", "great"])
+    env.close()
