@@ -8,6 +8,7 @@ each process collects its own rollouts and gradients are averaged across process
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -105,10 +106,16 @@ class PPO:
         self.buffer.add(rewards=rewards, dones=terminated | truncated, **self._pending)
 
     @torch.no_grad()
-    def finish_rollout(self, last_critic_obs: torch.Tensor) -> None:
+    def finish_rollout(self, last_critic_obs: torch.Tensor,
+                       shape_advantages: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        """Advantages and returns of the rollout. ``shape_advantages`` maps the advantages
+        float[T, N] before their normalisation (e.g. a constraint's Lagrangian); the value
+        targets stay the reward's returns."""
         b = self.buffer
         b.advantages, b.returns = gae(b.rewards, b.values, b.dones, self.model.value(last_critic_obs),
                                       self.cfg.gamma, self.cfg.lam)
+        if shape_advantages is not None:
+            b.advantages = shape_advantages(b.advantages)
         adv = b.advantages
         if _distributed():
             stats = torch.stack([adv.sum(), (adv * adv).sum(), torch.tensor(float(adv.numel()), device=adv.device)])

@@ -4,6 +4,7 @@
     robot-rl eval runs/panda_reach/<timestamp> --video
     robot-rl export runs/panda_reach/<timestamp> --out policy.pt
     robot-rl reward-eval launch/reward/panda_reach_perceptual.yaml
+    robot-rl robustness-eval runs/quadruped_walk/<timestamp>
     robot-rl tasks
     robot-rl sim-demo --task panda_reach --video runs/demo/panda_reach.mp4
 """
@@ -23,6 +24,7 @@ COMMANDS = {
     "reward-eval": ("reward_eval", "measure how well a reward module tracks true progress"),
     "tasks": ("tasks", "list the registered tasks with their observation and action sizes"),
     "sim-demo": ("sim_demo", "roll out a random or idle policy on a task and write a video"),
+    "robustness-eval": ("robustness_eval", "push a trained policy (sweep and trained H∞ disturber): fall rates"),
     "record": ("record", "record simulated episodes (scripted or a policy) into a LeRobot dataset"),
     "offline-train": ("offline_train", "train BC / IQL / TD3+BC from a dataset; evaluate in simulation"),
     "label": ("label", "write a reward module's rewards into a dataset as a new column"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from robot_rl.configs.loading import bounded
+from robot_rl.envs.task import Randomization
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,97 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class PushConfig:
+    """Domain-randomisation pushes: every ``interval_steps`` control steps each world draws a
+    new force, uniform in ±``max_force`` newtons per axis, held on ``body`` until the next draw
+    (legged_gym/HIMLoco's baseline: ±30 N resampled every 8 steps)."""
+
+    max_force: float = bounded(0.0, 0.0)
+    """Largest force per axis, newtons; 0 turns pushes off."""
+    interval_steps: int = bounded(8, 1)
+    body: str = ""
+    """Body pushed; empty: the task's main free body (``trunk`` or ``cube``)."""
+
+
+@dataclass(frozen=True)
+class HInfConfig:
+    """H-infinity disturber (Long et al., *Learning H-Infinity Locomotion Control*): a learned
+    policy applies a bounded force to ``body`` to maximise cost − η·intensity; the actor keeps
+    E[Σγᵗcₜ] ≤ η·E[Σγᵗ‖dₜ‖] with a multiplier λ updated by projected dual ascent."""
+
+    enabled: bool = False
+    body: str = ""
+    """Body the disturber pushes; empty: the task's main free body (``trunk`` or ``cube``)."""
+    max_force: float = bounded(30.0, 0.0, low_open=True)
+    """Bound on the force's norm, newtons; intensity ‖dₜ‖ is measured as a fraction of it."""
+    eta: float = bounded(1.0, 0.0)
+    """η: cost the actor may concede per unit of force intensity."""
+    oracle: dict[str, float] = field(default_factory=dict)
+    """Reward term -> its oracle (best achievable, weighted) value; the per-step cost is the sum
+    of the gaps max(0, oracle − term). Empty: every term with the task's weight as oracle."""
+    termination_cost: float = bounded(0.0, 0.0)
+    """Cost added at a termination (a fall), so that causing one pays off for the disturber."""
+    lambda_lr: float = bounded(0.05, 0.0)
+    """Step of the dual ascent λ ← max(0, λ + lambda_lr · violation), once per iteration."""
+    lambda_init: float = bounded(0.0, 0.0)
+    start_iteration: int = bounded(0, 0)
+    """Iterations of plain training before the disturber acts."""
+    ramp_iterations: int = bounded(0, 0)
+    """After ``start_iteration``, the force bound grows linearly to ``max_force`` over this many."""
+    lr: float = bounded(3e-4, 0.0, low_open=True)
+    """Learning rate of the disturber's PPO and of the cost critic."""
+    hidden: tuple[int, ...] = (128, 64)
+    """Hidden layers of the disturber's actor and critic and of the cost critic."""
+    init_noise_std: float = bounded(0.5, 0.0, low_open=True)
+    entropy_coef: float = bounded(0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class PrivilegedConfig:
+    """Privileged-action curriculum (Mao et al., *Learning Long-Horizon Robot Manipulation
+    Skills via Privileged Action*): in simulation the policy gets extra actions — a virtual
+    force (and torque) on ``body`` — and contacts of ``relax_bodies`` with ``relax_geom`` may
+    sink ``relax_depth`` metres, all scaled by s(k) = 1 − k/levels; k advances when the success
+    rate at the current level reaches ``success_threshold``. Exported policies drop them."""
+
+    enabled: bool = False
+    body: str = "cube"
+    max_force: float = bounded(2.0, 0.0)
+    """Largest virtual force per axis at s = 1, newtons (0.98 N holds the 0.1 kg cube up)."""
+    max_torque: float = bounded(0.0, 0.0)
+    """Largest virtual torque per axis at s = 1, N·m; 0: force actions only (3 instead of 6)."""
+    relax_geom: str = "table"
+    relax_bodies: tuple[str, ...] = ()
+    """Robot bodies whose contacts with ``relax_geom`` are relaxed (native backend only)."""
+    relax_depth: float = bounded(0.0, 0.0)
+    """How far (metres) relaxed contacts may penetrate at s = 1 before they push back (the
+    contact pairs' margin becomes −s·relax_depth)."""
+    levels: int = bounded(4, 1)
+    """Curriculum levels; s goes 1, 1 − 1/levels, ..., 0."""
+    success_threshold: float = bounded(0.6, 0.0, 1.0)
+    min_episodes: int = bounded(256, 1)
+    """Episodes finished at a level before it may advance; the success rate is that of the
+    last ``min_episodes`` episodes."""
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    """Robustness for sim-to-real (``robot_rl.disturbers``); everything is off by default."""
+
+    randomization: Randomization | None = None
+    """Per-world mass/friction/gain scales, observation noise and action latency, redrawn at
+    every reset (``robot_rl.envs.Randomization``); replaces the task's own."""
+    push: PushConfig = field(default_factory=PushConfig)
+    hinf: HInfConfig = field(default_factory=HInfConfig)
+    privileged: PrivilegedConfig = field(default_factory=PrivilegedConfig)
+
+    @property
+    def active(self) -> bool:
+        """Whether training needs the disturber hooks (randomisation lives in the env)."""
+        return self.push.max_force > 0 or self.hinf.enabled or self.privileged.enabled
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
@@ -164,3 +256,5 @@ class TrainConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
+    robust: RobustConfig = field(default_factory=RobustConfig)
+    """Domain randomisation, pushes, H∞ disturber, privileged-action curriculum (all off by default)."""

@@ -24,17 +24,27 @@ METADATA = "robot_rl.json"
 
 
 class DeployedPolicy(nn.Module):
-    """Observation float[B, P] -> deterministic action float[B, A] in [low, high]."""
+    """Observation float[B, P] -> deterministic action float[B, A] in [low, high], A = len(low).
+
+    An actor trained with simulation-only privileged actions (``robot_rl.disturbers.privileged``)
+    outputs them after the robot's A actions; they are cut off here, so the policy file holds
+    the robot's actions only.
+    """
 
     def __init__(self, model: ActorCritic, low: torch.Tensor, high: torch.Tensor) -> None:
         super().__init__()
         self.norm = copy.deepcopy(model.actor_norm)
         self.actor = copy.deepcopy(model.actor)
+        outputs, self.action_dim = int(model.log_std.numel()), int(low.numel())
+        if outputs < self.action_dim:
+            raise ValueError(f"the actor outputs {outputs} actions but the robot has {self.action_dim}: "
+                             "the checkpoint belongs to another task or robot")
         self.register_buffer("low", low.detach().clone().float().cpu())
         self.register_buffer("high", high.detach().clone().float().cpu())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.maximum(torch.minimum(self.actor(self.norm(obs)), self.high), self.low)
+        actions = self.actor(self.norm(obs))[:, :self.action_dim]
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
 
 
 def export_policy(model: ActorCritic, out: str | Path, metadata: dict[str, Any], low: torch.Tensor,

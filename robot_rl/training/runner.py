@@ -33,6 +33,10 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
 
     ``task: gym:<EnvId>`` is a Gymnasium environment instead (``backend`` and ``device`` are
     ignored; ``task_overrides`` are keyword arguments of the env's constructor).
+
+    ``robust.randomization`` replaces the task's randomisation; with ``robust.privileged`` the
+    env also takes privileged actions (:class:`~robot_rl.disturbers.PrivilegedActionEnv`, built
+    at privilege 0, i.e. physically plain, until the training loop's curriculum sets it).
     """
     from robot_rl.envs import make, task_class
     from robot_rl.envs.gym_vector import GymVecEnv, gym_id
@@ -44,9 +48,13 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
     def wrap(env: VecEnv) -> VecEnv:
         return RewardWrapper(env, terms, r.task_weight, cfg.seed) if terms or r.task_weight != 1.0 else env
 
+    robust = cfg.robust
     if env_id:
         if r.weights:
             raise ValueError(f"rewards.weights: {cfg.env.task} has Gymnasium's fixed reward, without named terms")
+        if robust.active or robust.randomization is not None:
+            raise ValueError(f"robust: {cfg.env.task} is a Gymnasium env; disturbers and randomisation need a "
+                             "robot_rl task (robot-rl tasks)")
         return wrap(GymVecEnv.make(env_id, num_envs=num_envs or cfg.env.num_envs,
                                    seed=cfg.seed if seed is None else seed, **cfg.env.task_overrides))
     cameras, image_size = rendering(terms)
@@ -60,10 +68,20 @@ def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = 
 
         overrides["randomization"] = from_dict(Randomization, overrides["randomization"],
                                                "env.task_overrides.randomization")
-    return wrap(make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
-                     device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides,
-                     image_cameras=cameras, image_size=image_size or (84, 84),
-                     image_antialias=cfg.env.image_antialias))
+    if robust.randomization is not None:
+        if "randomization" in overrides:
+            raise ValueError("randomisation is given twice, in env.task_overrides.randomization and "
+                             "robust.randomization; keep one")
+        overrides["randomization"] = robust.randomization
+    env = wrap(make(cfg.env.task, num_envs=num_envs or cfg.env.num_envs, backend=cfg.env.backend,
+                    device=cfg.env.device, seed=cfg.seed if seed is None else seed, overrides=overrides,
+                    image_cameras=cameras, image_size=image_size or (84, 84),
+                    image_antialias=cfg.env.image_antialias))
+    if robust.privileged.enabled:
+        from robot_rl.disturbers.privileged import PrivilegedActionEnv
+
+        env = PrivilegedActionEnv(env, robust.privileged)
+    return env
 
 
 def deterministic_policy(model, group: str):
@@ -126,11 +144,18 @@ class Trainer:
             if group not in self.env.obs_dims:
                 raise ValueError(f"algo: observation group {group!r} not produced by the env; "
                                  f"it has {', '.join(self.env.obs_dims)}")
+        # Simulation-only privileged actions follow the robot's (robot_rl.disturbers.privileged).
+        action_dim = self.env.action_dim + getattr(self.env, "privileged_action_dim", 0)
         self.dims = {"actor_obs": self.env.obs_dims[a.actor_obs], "critic_obs": self.env.obs_dims[a.critic_obs],
-                     "actions": self.env.action_dim}
+                     "actions": action_dim}
         generator = torch.Generator(device=self.env.device).manual_seed(cfg.seed + self.rank)
-        self.ppo = PPO(a, self.dims["actor_obs"], self.dims["critic_obs"], self.env.action_dim,
+        self.ppo = PPO(a, self.dims["actor_obs"], self.dims["critic_obs"], action_dim,
                        self.env.num_envs, self.env.device, generator)
+        self.robust = None
+        if cfg.robust.active:
+            from robot_rl.disturbers.hooks import Robustness
+
+            self.robust = Robustness.build(cfg, self.env, cfg.seed + 1000 * self.rank)
         self.iteration, self.env_steps = 0, 0
         if resume is not None:
             self._restore(checkpoints.latest_checkpoint(resume))
@@ -149,12 +174,23 @@ class Trainer:
         self.ppo.optimizer.load_state_dict(payload["optimizer"])
         self.ppo.lr = payload["lr"]
         self.iteration, self.env_steps = payload["iteration"], payload["env_steps"]
+        if self.robust is not None:
+            from robot_rl.disturbers.hooks import robust_checkpoint
+
+            extra = robust_checkpoint(path)
+            if not extra.is_file():
+                raise checkpoints.CheckpointError(f"{extra} is missing: the run's disturber/curriculum state")
+            self.robust.load_state_dict(torch.load(extra, map_location="cpu", weights_only=True))
 
     def save(self) -> Path | None:
         if self.run_dir is None:
             return None
         if getattr(self.env, "learners", None):  # rewards learned during training
             self.env.save_learned(self.run_dir / "reward_models")
+        if self.robust is not None:  # first, so a model checkpoint always has its disturber state
+            from robot_rl.disturbers.hooks import robust_checkpoint
+
+            self.robust.save(robust_checkpoint(self.run_dir / "checkpoints" / f"model_{self.iteration}.pt"))
         return checkpoints.save_checkpoint(
             self.run_dir / "checkpoints" / f"model_{self.iteration}.pt", task=self.cfg.env.task, dims=self.dims,
             model=self.ppo.model, optimizer=self.ppo.optimizer, iteration=self.iteration,
@@ -181,25 +217,40 @@ class Trainer:
         interrupted = stop = False
         obs, _ = env.reset(seed=cfg.seed + 1000 * self.rank + self.iteration)
         actions_low, actions_high = env.action_low, env.action_high
+        robust = self.robust
+        if self.dims["actions"] > env.action_dim:  # privileged actions lie in [-1, 1]
+            extra = torch.ones(self.dims["actions"] - env.action_dim, device=env.device)
+            actions_low, actions_high = torch.cat([actions_low, -extra]), torch.cat([actions_high, extra])
         try:
             while self._keep_going(deadline, stop):
                 start = time.perf_counter()
+                if robust is not None:
+                    robust.start_iteration(self.iteration)
                 for _ in range(a.num_steps):
                     actions = ppo.act(obs[a.actor_obs], obs[a.critic_obs])
+                    if robust is not None:
+                        robust.before_step(obs)
                     obs, reward, terminated, truncated, info = env.step(
                         torch.maximum(torch.minimum(actions, actions_high), actions_low))
+                    if robust is not None:
+                        robust.after_step(terminated, truncated, info)
                     ppo.record(reward, terminated, truncated, info["final_obs"][a.critic_obs])
                     tracker.step(reward, terminated | truncated, info)
                 collect_time = time.perf_counter() - start
-                ppo.finish_rollout(obs[a.critic_obs])
+                if robust is None:
+                    ppo.finish_rollout(obs[a.critic_obs])
+                else:
+                    ppo.finish_rollout(obs[a.critic_obs], shape_advantages=robust.shaper(obs))
                 stats = ppo.update()
+                robust_row = robust.update(obs, a.num_steps) if robust is not None else {}
                 self.iteration += 1
                 self.env_steps += steps_per_iteration
                 elapsed = time.perf_counter() - start
                 row = {"iteration": self.iteration, "env_steps": self.env_steps, **tracker.summary(),
                        "loss/surrogate": stats.surrogate, "loss/value": stats.value, "train/entropy": stats.entropy,
                        "train/kl": stats.kl, "train/lr": stats.lr, "train/action_std": stats.action_std,
-                       "perf/fps": steps_per_iteration / elapsed, "perf/collect_fraction": collect_time / elapsed}
+                       "perf/fps": steps_per_iteration / elapsed, "perf/collect_fraction": collect_time / elapsed,
+                       **robust_row}
                 if hasattr(env, "learning_metrics"):  # rewards learned during training
                     row.update(env.learning_metrics())
                 self._log(row, metrics_file, writer)
@@ -224,6 +275,11 @@ class Trainer:
                                    "interrupted": interrupted, "checkpoint": str(checkpoint) if checkpoint else None}
         if self.run_dir is not None and metrics_file is not None and metrics_file.exists():
             summary["curves"] = str(plot_curves(metrics_file, self.run_dir / "curves.png", cfg.env.task))
+            if robust is not None:
+                from robot_rl.disturbers.plots import plot_robustness
+
+                summary["robust_curves"] = str(plot_robustness(metrics_file, self.run_dir / "robust.png",
+                                                               cfg.env.task))
         if not interrupted and self.rank == 0:
             summary.update(self.finish())
         return summary

@@ -18,6 +18,7 @@ import torch
 
 from robot_rl.envs.backend import Layout
 from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
+from robot_rl_sim.paths import scene_path
 from robot_rl_sim.rendering import RendererPool
 
 _STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -44,6 +45,8 @@ class NativeBackend:
             raise ValueError(f"the native MuJoCo backend runs on the CPU, not {device!r}; "
                              "use backend='warp' for a GPU")
         self.model = load_model(scene)
+        self._scene = scene
+        self._relaxed: tuple[str, tuple[str, ...]] | None = None
         self.layout: Layout = build_layout(self.model)
         self.num_envs = n = num_envs
         self.device = torch.device("cpu")
@@ -159,6 +162,59 @@ class NativeBackend:
             world.geom_friction[:, 0] = base.geom_friction[:, 0] * f
             world.actuator_gainprm[servos, 0] = base.actuator_gainprm[servos, 0] * g
             world.actuator_biasprm[servos, 1] = base.actuator_biasprm[servos, 1] * g
+
+    # -- relaxed contacts ------------------------------------------------------------------------
+
+    def relax_contacts(self, geom: str, bodies: tuple[str, ...], depth: torch.Tensor) -> None:
+        """Let the geoms of ``bodies`` sink up to ``depth`` float32[N] metres (per world) into
+        ``geom`` before their contacts push back (0: ordinary contacts).
+
+        The first call recompiles the model with these contacts as explicit pairs, whose
+        parameters are those MuJoCo would mix for the dynamic contacts; every call sets each
+        world's pair margin to −depth, so a contact only acts once the penetration exceeds
+        depth. Call it before dynamics randomisation, which the first call resets.
+        """
+        if self._relaxed is None:
+            self._compile_relaxed(geom, tuple(bodies))
+        elif self._relaxed != (geom, tuple(bodies)):
+            raise ValueError(f"contacts of {self._relaxed[1]} with {self._relaxed[0]!r} are already relaxed; "
+                             "one set of relaxed contacts per backend")
+        depths = depth.detach().cpu().numpy().astype(np.float64)
+        if depths.shape != (self.num_envs,) or (depths < 0).any():
+            raise ValueError(f"depth must be float[{self.num_envs}] >= 0, got shape {depths.shape}")
+        if self._models[0] is self.model and len(set(map(id, self._models))) == 1:
+            self._models = [copy.copy(self.model) for _ in range(self.num_envs)]
+        for world, d in zip(self._models, depths):
+            world.pair_margin[:] = -d
+
+    def _compile_relaxed(self, geom: str, bodies: tuple[str, ...]) -> None:
+        base = self.model
+        if mujoco.mj_name2id(base, mujoco.mjtObj.mjOBJ_GEOM, geom) < 0:
+            raise ValueError(f"no geom {geom!r} in {self._scene}")
+        ids = [self.layout.body(b) for b in bodies]
+        spec = mujoco.MjSpec.from_file(str(scene_path(self._scene)))
+        owner = base.body(int(base.geom(geom).bodyid[0])).name
+        for b in bodies:
+            spec.add_exclude(bodyname1=owner, bodyname2=b)
+        g = base.geom(geom).id
+        for other in range(base.ngeom):
+            if int(base.geom_bodyid[other]) not in ids:
+                continue
+            c1, a1, c2, a2 = (int(x) for x in (base.geom_contype[g], base.geom_conaffinity[g],
+                                                base.geom_contype[other], base.geom_conaffinity[other]))
+            if not (c1 & a2 or c2 & a1):
+                continue  # never touched in the first place
+            spec.add_pair(geomname1=geom, geomname2=mujoco.mj_id2name(base, mujoco.mjtObj.mjOBJ_GEOM, other),
+                          condim=int(max(base.geom_condim[g], base.geom_condim[other])))
+        model = spec.compile()
+        if mujoco.mj_stateSize(model, _STATE) != self._state.shape[1]:
+            raise RuntimeError("relaxing contacts changed the physics state layout")
+        self.model, self._relaxed = model, (geom, tuple(bodies))
+        self._models = [model] * self.num_envs
+        self._datas = [mujoco.MjData(model) for _ in range(max(1, self._nthread))]
+        self._outputs.clear()
+        self._renderers.close()
+        self._renderers = RendererPool(model)
 
     # -- reading -------------------------------------------------------------------------------
 

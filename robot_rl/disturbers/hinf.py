@@ -1,0 +1,228 @@
+"""The H∞ disturber (Long et al., *Learning H-Infinity Locomotion Control*).
+
+A disturber policy reads the simulation-only observation and applies a bounded force dₜ to a
+body. It is trained with PPO, in the same rollouts as the actor, on the reward cₜ − η·‖dₜ‖,
+where the cost cₜ is the gap between the task's reward terms and their oracle values and
+‖dₜ‖ is measured as a fraction of the force bound. The actor maximises its return subject to
+
+    E[Σγᵗcₜ] ≤ η·E[Σγᵗ‖dₜ‖],
+
+enforced by a Lagrange multiplier: a second value head (the cost critic) gives cost
+advantages A_c, the actor's advantages become (A_r − λ·A_c) / (1 + λ), and after every
+iteration λ ← max(0, λ + α_λ·(Ĵ(c) − η·Ĵ(‖d‖))) (projected dual ascent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from robot_rl.algorithms.gae import bootstrap_time_outs, gae
+from robot_rl.algorithms.networks import RunningNorm, mlp
+from robot_rl.algorithms.ppo import PPO
+from robot_rl.configs.train import HInfConfig, PPOConfig
+from robot_rl.disturbers.common import clip_norm
+
+
+def oracle_cost(terms: Mapping[str, torch.Tensor], oracle: Mapping[str, float], terminated: torch.Tensor,
+                termination_cost: float = 0.0) -> torch.Tensor:
+    """Per-step cost float[N]: Σ over the oracle's terms of max(0, oracle − term), plus
+    ``termination_cost`` where terminated bool[N]. ``terms`` are the weighted reward terms of
+    ``info["reward_terms"]`` (float[N] each)."""
+    missing = sorted(set(oracle) - set(terms))
+    if missing:
+        raise ValueError(f"robust.hinf.oracle names reward terms {missing} the task does not log; "
+                         f"its terms: {', '.join(terms)}")
+    cost = torch.zeros_like(terminated, dtype=torch.float32)
+    for name, best in oracle.items():
+        cost += (best - terms[name]).clamp_min(0.0)
+    return cost + termination_cost * terminated.float()
+
+
+def discounted_sums(x: torch.Tensor, dones: torch.Tensor, gamma: float) -> float:
+    """Ĵ(x): the mean over the episode segments of a rollout of Σ γ^(t − t₀) xₜ, t₀ being the
+    segment's first step. x float[T, N]; dones bool[T, N] (the episode ended after step t)."""
+    steps = x.shape[0]
+    discount = torch.ones_like(x[0])
+    total = torch.zeros_like(x[0])
+    segments = float(x.shape[1])
+    for t in range(steps):
+        total += discount * x[t]
+        discount = torch.where(dones[t], torch.ones_like(discount), discount * gamma)
+        if t < steps - 1:
+            segments += float(dones[t].sum())
+    return float(total.sum()) / segments
+
+
+def constraint_violation(costs: torch.Tensor, intensity: torch.Tensor, dones: torch.Tensor, gamma: float,
+                         eta: float) -> float:
+    """Ĵ(c) − η·Ĵ(‖d‖): positive when the actor concedes more cost than the force allows."""
+    return discounted_sums(costs, dones, gamma) - eta * discounted_sums(intensity, dones, gamma)
+
+
+def update_multiplier(multiplier: float, violation: float, lr: float) -> float:
+    """One step of projected dual ascent: λ ← max(0, λ + lr·violation)."""
+    return max(0.0, multiplier + lr * violation)
+
+
+class CostCritic(nn.Module):
+    """The second value head: expected discounted cost from a critic observation float[B, Q] -> float[B]."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.norm = RunningNorm(obs_dim)
+        self.net = mlp(obs_dim, hidden, 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(obs)).squeeze(-1)
+
+
+class HInfDisturber:
+    """Disturber policy, cost critic and multiplier λ, stepped by the training loop:
+    ``force = act(obs)`` before each env step, ``record(...)`` after it, ``shape(...)`` for the
+    actor's advantages, ``update()`` after the actor's update."""
+
+    def __init__(self, cfg: HInfConfig, algo: PPOConfig, obs_dim: int, num_envs: int, device: torch.device,
+                 oracle: Mapping[str, float], generator: torch.Generator) -> None:
+        self.cfg, self.gamma, self.lam = cfg, algo.gamma, algo.lam
+        self.oracle = dict(oracle)
+        self.device = device
+        policy_cfg = dataclasses.replace(algo, lr=cfg.lr, actor_hidden=cfg.hidden, critic_hidden=cfg.hidden,
+                                         init_noise_std=cfg.init_noise_std, entropy_coef=cfg.entropy_coef)
+        self.policy = PPO(policy_cfg, obs_dim, obs_dim, 3, num_envs, device, generator)
+        self.cost_critic = CostCritic(obs_dim, cfg.hidden).to(device)
+        self.cost_optimizer = torch.optim.Adam(self.cost_critic.parameters(), lr=cfg.lr)
+        self.generator = generator
+        self.multiplier = float(cfg.lambda_init)
+        t, n = algo.num_steps, num_envs
+        self.num_epochs, self.num_minibatches = algo.num_epochs, algo.num_minibatches
+        self._obs = torch.zeros(t, n, obs_dim, device=device)
+        self._costs = torch.zeros(t, n, device=device)
+        """float[T, N] costs with time-outs bootstrapped by the cost critic (what GAE reads)."""
+        self._raw_costs = torch.zeros(t, n, device=device)
+        """float[T, N] the per-step costs themselves (the constraint and the logs)."""
+        self._cost_values = torch.zeros(t, n, device=device)
+        self._intensity = torch.zeros(t, n, device=device)
+        self._dones = torch.zeros(t, n, dtype=torch.bool, device=device)
+        self._step = 0
+        self.bound = 0.0
+        """The force bound of the current iteration, newtons (0 before ``start_iteration``)."""
+
+    def set_iteration(self, iteration: int) -> None:
+        """Set the force bound for the coming rollout (warm-up, then a linear ramp)."""
+        cfg = self.cfg
+        if iteration < cfg.start_iteration:
+            self.bound = 0.0
+        else:
+            ramp = (iteration - cfg.start_iteration + 1) / cfg.ramp_iterations if cfg.ramp_iterations else 1.0
+            self.bound = cfg.max_force * min(1.0, ramp)
+
+    @property
+    def active(self) -> bool:
+        return self.bound > 0.0
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """The disturbance float[N, 3] (newtons, norm at most the bound) for observation float[N, Q]."""
+        self._obs[self._step] = obs
+        self.cost_critic.norm.update(obs)
+        self._cost_values[self._step] = self.cost_critic(obs)
+        if not self.active:
+            self._intensity[self._step] = 0.0
+            return torch.zeros(obs.shape[0], 3, device=self.device)
+        action = self.policy.act(obs, obs)
+        force = clip_norm(self.bound * action.clamp(-1.0, 1.0), self.bound)
+        self._intensity[self._step] = torch.linalg.norm(force, dim=1) / self.cfg.max_force
+        return force
+
+    @torch.no_grad()
+    def record(self, terms: Mapping[str, torch.Tensor], terminated: torch.Tensor, truncated: torch.Tensor,
+               final_obs: torch.Tensor) -> torch.Tensor:
+        """Store the step's cost (returned, float[N]) and train the disturber on cost − η·intensity."""
+        cost = oracle_cost(terms, self.oracle, terminated, self.cfg.termination_cost)
+        i = self._step
+        self._raw_costs[i] = cost
+        self._costs[i] = bootstrap_time_outs(cost, truncated, self.cost_critic(final_obs), self.gamma) \
+            if truncated.any() else cost
+        self._dones[i] = terminated | truncated
+        if self.active:
+            self.policy.record(cost - self.cfg.eta * self._intensity[i], terminated, truncated, final_obs)
+        self._step += 1
+        return cost
+
+    @torch.no_grad()
+    def shaper(self, last_obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The rollout's cost advantages and returns are computed here; returns the map from the
+        actor's reward advantages float[T, N] to (A_r − λ·A_c) / (1 + λ)."""
+        self._cost_adv, self._cost_returns = gae(self._costs, self._cost_values, self._dones,
+                                                 self.cost_critic(last_obs), self.gamma, self.lam)
+        lam = self.multiplier
+        cost_adv = self._cost_adv
+        return lambda advantages: (advantages - lam * cost_adv) / (1.0 + lam)
+
+    @torch.no_grad()
+    def deterministic_force(self, obs: torch.Tensor, bound: float | None = None) -> torch.Tensor:
+        """The trained disturber's mean force float[N, 3] for obs float[N, Q], at most ``bound``
+        newtons (default ``max_force``): the adversary of ``robot-rl robustness-eval``."""
+        bound = self.cfg.max_force if bound is None else bound
+        return clip_norm(bound * self.policy.model.action_mean(obs).clamp(-1.0, 1.0), bound)
+
+    def update(self, last_obs: torch.Tensor) -> dict[str, float]:
+        """Fit the cost critic, update the disturber (when it acted) and λ; returns the metrics."""
+        if self._step != self._costs.shape[0]:
+            raise RuntimeError(f"the H∞ disturber recorded {self._step} of {self._costs.shape[0]} steps")
+        value_loss = self._fit_cost_critic()
+        violation = constraint_violation(self._raw_costs, self._intensity, self._dones, self.gamma, self.cfg.eta)
+        if dist.is_available() and dist.is_initialized():  # one λ for all processes
+            total = torch.tensor(violation, device=self.device)
+            dist.all_reduce(total)
+            violation = float(total) / dist.get_world_size()
+        intensity = float(self._intensity.mean())
+        row = {"hinf/cost": float(self._raw_costs.mean()), "hinf/force": intensity * self.cfg.max_force,
+               "hinf/intensity": intensity, "hinf/violation": violation,
+               "hinf/force_bound": self.bound, "hinf/cost_value_loss": value_loss}
+        row.update({"hinf/disturber_kl": float("nan"), "hinf/disturber_std": float("nan")})
+        if self.active:
+            self.policy.finish_rollout(last_obs)
+            stats = self.policy.update()
+            row.update({"hinf/disturber_kl": stats.kl, "hinf/disturber_std": stats.action_std})
+            self.multiplier = update_multiplier(self.multiplier, violation, self.cfg.lambda_lr)
+        row["hinf/lambda"] = self.multiplier
+        self._step = 0
+        return row
+
+    def _fit_cost_critic(self) -> float:
+        obs, returns = self._obs.flatten(0, 1), self._cost_returns.flatten(0, 1)
+        total, count = 0.0, 0
+        size = max(1, obs.shape[0] // self.num_minibatches)
+        for _ in range(self.num_epochs):
+            order = torch.randperm(obs.shape[0], generator=self.generator, device="cpu").to(obs.device)
+            for k in range(self.num_minibatches):
+                idx = order[k * size:(k + 1) * size]
+                loss = (self.cost_critic(obs[idx]) - returns[idx]).pow(2).mean()
+                self.cost_optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.cost_critic.parameters(), 1.0)
+                self.cost_optimizer.step()
+                total, count = total + loss.item(), count + 1
+        return total / count
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.model.state_dict(), "policy_optimizer": self.policy.optimizer.state_dict(),
+                "policy_lr": self.policy.lr, "cost_critic": self.cost_critic.state_dict(),
+                "cost_optimizer": self.cost_optimizer.state_dict(), "multiplier": self.multiplier}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.policy.model.load_state_dict(state["policy"])
+        self.policy.optimizer.load_state_dict(state["policy_optimizer"])
+        self.policy.lr = state["policy_lr"]
+        self.cost_critic.load_state_dict(state["cost_critic"])
+        self.cost_optimizer.load_state_dict(state["cost_optimizer"])
+        self.multiplier = float(state["multiplier"])
