@@ -301,6 +301,8 @@ class Trainer:
         """Final evaluation (``eval.json``) and video (``rollout.mp4``) in the run directory."""
         if self.run_dir is None:
             return {}
+        if getattr(getattr(self.env, "sim", None), "one_per_process", False):
+            self.env.close()  # e.g. Isaac Lab: the evaluation env needs the process's only simulation
         factory = self.env_factory
         if getattr(self.env, "learners", None):  # evaluate with the rewards as learned, not fresh ones
 

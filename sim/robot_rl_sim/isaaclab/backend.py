@@ -77,6 +77,9 @@ class IsaacLabBackend:
     """Implements :class:`robot_rl.envs.backend.Backend` on Isaac Lab (one per process: Isaac
     Lab keeps a single simulation context; ``close`` releases it)."""
 
+    one_per_process = True
+    """Close it before building another (the trainer does so before its final evaluation)."""
+
     def __init__(self, scene: str, num_envs: int, device: str | None = None, cache_dir: str | None = None,
                  env_spacing: float = 3.0, graphs: bool = True) -> None:
         """Convert ``scene`` (an MJCF path relative to ``models/``) to USD, or reuse the cached
