@@ -17,6 +17,7 @@ import torch
 
 from robot_rl.disturbers.common import as_wrench, find_sim
 from robot_rl.envs.vec_env import Obs
+from robot_rl.training.evaluate import first_episodes
 
 Wrench = Callable[[int, Obs], torch.Tensor]
 """(control step, observation) -> float[N, 6] wrench for that step."""
@@ -41,26 +42,11 @@ def run_episodes(policy: Callable[[Obs], torch.Tensor], env: Any, body: str, wre
     """Each world's first episode under ``wrench`` on ``body``: fell bool[N], success bool[N],
     return float[N], and whether the env reports success at all."""
     sim = find_sim(env)
-    obs, _ = env.reset(seed=seed)
-    n = env.num_envs
-    running = torch.ones(n, dtype=torch.bool, device=env.device)
-    fell, success = torch.zeros_like(running), torch.zeros_like(running)
-    returns = torch.zeros(n, device=env.device)
-    has_success = False
-    for t in range(max_steps):
-        sim.apply_wrench(body, wrench(t, obs))
-        obs, reward, terminated, truncated, info = env.step(policy(obs))
-        returns += reward * running
-        done = (terminated | truncated) & running
-        fell |= terminated & running
-        if "success" in info:
-            has_success = True
-            success |= info["success"] & done
-        running &= ~done
-        if not running.any():
-            break
-    sim.apply_wrench(body, torch.zeros(n, 6, device=env.device))
-    return fell, success, returns, has_success
+    try:
+        run = first_episodes(policy, env, max_steps, seed, lambda t, obs: sim.apply_wrench(body, wrench(t, obs)))
+    finally:
+        sim.apply_wrench(body, torch.zeros(env.num_envs, 6, device=env.device))
+    return run.terminated, run.success, run.returns, run.has_success
 
 
 def push_schedule(directions: torch.Tensor, magnitude: float, start: int, duration: int, every: int) -> Wrench:
