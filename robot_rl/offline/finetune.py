@@ -33,7 +33,7 @@ from robot_rl.algorithms.sac import SAC
 from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
-from robot_rl.offline.trainer import RunOutputs
+from robot_rl.offline.trainer import RunOutputs, successful_episodes
 
 
 def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
@@ -44,8 +44,8 @@ def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
     ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
     t = ds.transitions(obs=cfg.obs, reward=cfg.reward)
     if cfg.sac.demo_episodes is not None:
-        episode, success = ds.episode_index(), ds.column("next.success").astype(bool)
-        good = [e for e in dict.fromkeys(episode.tolist()) if success[episode == e].any()][:cfg.sac.demo_episodes]
+        episode = ds.episode_index()
+        good = successful_episodes(ds).tolist()[:cfg.sac.demo_episodes]
         if len(good) < cfg.sac.demo_episodes:
             raise DatasetError(f"{cfg.dataset}: only {len(good)} episodes end in success, "
                                f"sac.demo_episodes asks for {cfg.sac.demo_episodes}")

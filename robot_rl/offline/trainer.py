@@ -83,6 +83,18 @@ def check_fits(task: str, group: str, column: str, obs_dim: int, action_dim: int
                            f"{sizes[1]}; the dataset was recorded with another robot or task")
 
 
+def successful_episodes(ds: Dataset) -> np.ndarray:
+    """int64[E]: the episodes whose last frame is a success (as evaluation counts success: an
+    episode that reached the target and then pushed the cube off it is not one)."""
+    success = ds.column("next.success").astype(bool)
+    episode = ds.episode_index()
+    if len(episode) == 0:
+        return episode
+    last = np.ones(len(episode), dtype=bool)
+    last[:-1] = episode[1:] != episode[:-1]
+    return episode[last & success]
+
+
 def load_dataset(cfg: OfflineConfig) -> tuple[Dataset, Transitions]:
     ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
     if len(ds) == 0:
@@ -90,9 +102,8 @@ def load_dataset(cfg: OfflineConfig) -> tuple[Dataset, Transitions]:
     t = ds.transitions(obs=cfg.obs, reward=cfg.reward)
     keep = torch.ones(len(t), dtype=torch.bool)
     if cfg.algo == "bc" and cfg.bc.success_only:
-        success = ds.column("next.success").astype(bool)
         episode = ds.episode_index()
-        keep &= torch.as_tensor(np.isin(episode, np.unique(episode[success])))
+        keep &= torch.as_tensor(np.isin(episode, successful_episodes(ds)))
     if cfg.progress_filter:
         keep &= learned_progress_mask(ds, t.done, cfg.progress_filter)
     t = t.select(keep)

@@ -8,22 +8,23 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from robot_rl.configs.offline import OfflineConfig, SACConfig
+from robot_rl.configs.offline import BCConfig, OfflineConfig, SACConfig
 from robot_rl.data.dataset import Dataset
 from robot_rl.data.lerobot import LeRobotWriter, transition_features
 from robot_rl.offline.finetune import OnlineLearner, ros_transitions
-from robot_rl.offline.trainer import learned_progress_mask
+from robot_rl.offline.trainer import learned_progress_mask, load_dataset, successful_episodes
 
 
-def write(root: Path, progress: list[list[float]], terminal_last: bool = True) -> Dataset:
+def write(root: Path, progress: list[list[float]], terminal_last: bool = True,
+          success: list[list[bool]] | None = None) -> Dataset:
     writer = LeRobotWriter(root, fps=20, features=transition_features(2, 1, progress=True), robot_type="panda")
-    for episode in progress:
+    for e, episode in enumerate(progress):
         for t, p in enumerate(episode):
             last = t == len(episode) - 1
             writer.add_frame({"observation.policy": [p, 0.0], "action": [0.0], "policy_action": [0.0],
                               "intervention": False, "next.reward": 0.0, "next.terminated": last and terminal_last,
-                              "next.done": last, "next.success": False, "observation.progress": p,
-                              "next.progress": 0.0})
+                              "next.done": last, "next.success": bool(success and success[e][t]),
+                              "observation.progress": p, "next.progress": 0.0})
         writer.end_episode()
     return Dataset(root)
 
@@ -39,6 +40,16 @@ def test_progress_filter_keeps_transitions_that_make_progress(tmp_path: Path) ->
     assert learned_progress_mask(ds, done, "observation.progress").tolist() == [True, False, True, True, False, False]
     # next.* column: progress after each step against the previous step's (first step of an episode kept).
     assert learned_progress_mask(ds, done, "next.progress.learned").tolist() == [True, False, True, True, True, False]
+
+
+def test_success_only_bc_keeps_episodes_that_end_in_success(tmp_path: Path) -> None:
+    # Episode 0 ends on the target; episode 1 reaches it and pushes past; episode 2 never does.
+    write(tmp_path / "ds", [[0.1, 0.5, 1.0], [0.2, 1.0, 0.6], [0.1, 0.2, 0.3]], terminal_last=False,
+          success=[[False, False, True], [False, True, False], [False, False, False]])
+    cfg = OfflineConfig(dataset=str(tmp_path / "ds"), algo="bc", bc=BCConfig(success_only=True))
+    _, t = load_dataset(cfg)
+    assert t.episode.tolist() == [0, 0, 0]
+    assert successful_episodes(Dataset(tmp_path / "ds")).tolist() == [0]
 
 
 def test_ros_records_become_transitions_and_interventions_reach_both_buffers() -> None:
