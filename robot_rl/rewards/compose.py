@@ -110,7 +110,7 @@ class RewardWrapper:
         for term in self.terms:
             if term.gate not in GATES:
                 raise ValueError(f"reward term {term.name}: gate must be one of {', '.join(GATES)}, got {term.gate!r}")
-            if term.module.uses_images or _judges_images(term):
+            if _reads_images(term.module, term.online):
                 if not term.cameras:
                     raise ValueError(f"reward term {term.name} scores images: give it cameras")
                 missing = [c for c in term.cameras if c not in rendered]
@@ -182,8 +182,7 @@ class RewardWrapper:
         terms["task/raw"] = task_reward
         reward = w * task_reward
         for term in self.terms:
-            images = _views(obs, final, done, term.cameras) if term.module.uses_images or _judges_images(term) \
-                else None
+            images = _views(obs, final, done, term.cameras) if _reads_images(term.module, term.online) else None
             state = _post_step(obs[term.state_group], final[term.state_group], done) if term.module.uses_state else None
             raw = term.module.score(images, state, self.goal).reward.to(self.device, torch.float32)
             value = raw
@@ -207,9 +206,15 @@ class RewardWrapper:
         return obs, reward, terminated, truncated, info
 
 
-def _judges_images(term: RewardTerm) -> bool:
-    """Whether the term's online labeller looks at camera images (any but the oracle)."""
-    return term.online is not None and term.online.labeller != "oracle"
+def _reads_images(module: RewardModule, online: OnlineLearningConfig | None) -> bool:
+    """Whether a term needs camera images: its module scores them or its online labeller judges them."""
+    if module.uses_images:
+        return True
+    if online is None:
+        return False
+    from robot_rl.rewards.online import judges_images
+
+    return judges_images(online)
 
 
 def _post_step(current: torch.Tensor, final: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
@@ -257,8 +262,7 @@ def build_terms(configs: Sequence[RewardModuleConfig], default_camera: str | Non
             raise type(error)(f"{where} ({cfg.name}): {error}") from error
         seen[cfg.name] = seen.get(cfg.name, 0) + 1
         name = cfg.name if seen[cfg.name] == 1 else f"{cfg.name}_{seen[cfg.name]}"
-        judges_images = cfg.online is not None and cfg.online.labeller != "oracle"
-        wants_images = module.uses_images or judges_images
+        wants_images = _reads_images(module, cfg.online)
         cameras = tuple(cfg.cameras) or ((default_camera,) if default_camera and wants_images else ())
         if cfg.online is not None and cfg.name != "preference":
             raise ValueError(f"{where}.online: only the preference module learns online, not {cfg.name}")
@@ -269,7 +273,7 @@ def build_terms(configs: Sequence[RewardModuleConfig], default_camera: str | Non
 
 def rendering(terms: Sequence[RewardTerm]) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """The cameras and the one (H, W) size the env must render for ``terms``."""
-    readers = [t for t in terms if t.module.uses_images or _judges_images(t)]
+    readers = [t for t in terms if _reads_images(t.module, t.online)]
     cameras = tuple(dict.fromkeys(c for t in readers for c in t.cameras))
     sizes = {t.image_size for t in readers if t.image_size is not None}
     if len(sizes) > 1:

@@ -33,6 +33,11 @@ from robot_rl.rewards.preference import PreferenceReward, QuerySchedule, sample_
 LABELLERS = ("oracle", "vlm", "http")
 
 
+def judges_images(cfg: OnlineLearningConfig) -> bool:
+    """Whether the labeller looks at camera images (every one but the oracle)."""
+    return cfg.labeller != "oracle"
+
+
 def build_labeller(cfg: OnlineLearningConfig) -> Labeller:
     """The labeller ``cfg`` names. The oracle judges true progress values, not pixels
     (:meth:`~robot_rl.rewards.labellers.oracle.OracleLabeller.label_progress`)."""
@@ -68,7 +73,7 @@ class OnlinePreferenceLearner:
         self.reward, self.cfg, self.goal, self.num_envs = reward, cfg, goal, num_envs
         self.schedule = QuerySchedule(cfg.first_step, cfg.every, cfg.per_update, cfg.budget)
         self.labeller = build_labeller(cfg)
-        self.needs_views = cfg.labeller != "oracle"
+        self.needs_views = judges_images(cfg)
         """Whether ``observe`` must be given the camera views the labeller judges."""
         self.generator = torch.Generator().manual_seed(seed)
         self.env_steps = 0
