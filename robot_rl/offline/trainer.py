@@ -174,36 +174,20 @@ def new_run_dir(root: str, task: str) -> Path:
 
 
 def plot_offline_curves(metrics: Path, out: Path, title: str) -> Path:
-    """Evaluation success and return, and every loss, against gradient updates."""
-    import matplotlib
+    """Evaluation success and return, and every loss, against env steps (fine-tuning) or gradient updates."""
+    from robot_rl.training.plots import plot_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from robot_rl.training.plots import read_metrics
-
-    data = read_metrics(metrics)
-    x_key = "env_steps" if any(v > 0 for v in data.get("env_steps", [])) else "updates"
-    x = data.get(x_key, [])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = (("evaluation success rate", ["eval/success"]), ("evaluation return", ["eval/return"]),
-              ("losses", [k for k in data if k.startswith("loss/")]))
-    for ax, (name, keys) in zip(axes, panels):
-        for key in keys:
-            xs = [a for a, b in zip(x, data[key]) if not math.isnan(b)]
-            ax.plot(xs, [b for b in data[key] if not math.isnan(b)], marker="." if key.startswith("eval") else None,
-                    label=key.split("/")[-1])
-        ax.set_title(name)
-        ax.set_xlabel(x_key.replace("_", " "))
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend(fontsize=7)
+    def style(ax, name: str, shown: list[str]) -> None:
+        if name.startswith("evaluation"):
+            for line in ax.get_lines():
+                line.set_marker(".")
+        if len(shown) > 1:
             ax.set_yscale("symlog")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+
+    panels = (("evaluation success rate", ("eval/success",)), ("evaluation return", ("eval/return",)),
+              ("losses", "loss/"))
+    return plot_panels(metrics, out, panels, title, label=lambda key: key.split("/")[-1], decorate=style, rows=1,
+                       x_keys=("env_steps", "updates"))
 
 
 class MetricsLog:

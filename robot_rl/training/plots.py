@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 PANELS = (
     ("episode return", ("episode/return",)),
     ("success rate", ("episode/success",)),
-    ("reward terms (per episode)", None),  # every episode/reward/* column
+    ("reward terms (per episode)", "episode/reward/"),  # every episode/reward/* column
     ("losses", ("loss/surrogate", "loss/value")),
     ("KL and learning rate", ("train/kl", "train/lr")),
     ("env steps / s", ("perf/fps",)),
@@ -25,25 +26,30 @@ def read_metrics(path: Path) -> dict[str, list[float]]:
 
 
 def plot_panels(metrics_csv: Path, out: Path, panels, title: str = "", label=lambda key: key,
-                decorate=None) -> Path:
-    """A 2x3 figure of ``metrics.csv`` columns against environment steps: one panel per
-    ``(name, keys)`` of ``panels`` (keys None: every ``episode/reward/*`` column), each present
-    column labelled ``label(key)``; ``decorate(ax, name, shown_keys)`` adds to a panel. Returns ``out``."""
+                decorate=None, rows: int = 2, x_keys: tuple[str, ...] = ("env_steps",)) -> Path:
+    """A ``rows``x3 figure of ``metrics.csv`` columns: one panel per ``(name, keys)`` of
+    ``panels`` (keys: column names, or a prefix string for every column starting with it), each
+    present column labelled ``label(key)`` and drawn through its non-empty rows;
+    ``decorate(ax, name, shown_keys)`` adds to a panel. The x axis is the first of ``x_keys``
+    with a positive value (else the last). Returns ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     data = read_metrics(metrics_csv)
-    x = data.get("env_steps", [])
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    x_key = next((k for k in x_keys if any(v > 0 for v in data.get(k, []))), x_keys[-1])
+    x = data.get(x_key, [])
+    fig, axes = plt.subplots(rows, 3, figsize=(15, 4 * rows))
     for ax, (name, keys) in zip(axes.flat, panels):
-        keys = keys or tuple(k for k in data if k.startswith("episode/reward/"))
+        if isinstance(keys, str):
+            keys = tuple(k for k in data if k.startswith(keys))
         shown = [k for k in keys if k in data]
         for key in shown:
-            ax.plot(x, data[key], label=label(key))
+            points = [(a, b) for a, b in zip(x, data[key]) if not math.isnan(b)]
+            ax.plot([a for a, _ in points], [b for _, b in points], label=label(key))
         ax.set_title(name)
-        ax.set_xlabel("env steps")
+        ax.set_xlabel(x_key.replace("_", " "))
         ax.grid(alpha=0.3)
         if len(shown) > 1:
             ax.legend(fontsize=7)
@@ -63,4 +69,7 @@ def plot_curves(metrics_csv: Path, out: Path, title: str = "") -> Path:
         if name.startswith("KL"):
             ax.set_yscale("log")
 
-    return plot_panels(metrics_csv, out, PANELS, title, label=lambda key: key.split("/")[-1], decorate=log_kl)
+    def label(key: str) -> str:  # reward terms keep their name (task/raw vs preference/raw)
+        return key.removeprefix("episode/reward/") if key.startswith("episode/reward/") else key.split("/")[-1]
+
+    return plot_panels(metrics_csv, out, PANELS, title, label=label, decorate=log_kl)
