@@ -58,19 +58,25 @@ def make(
     if num_envs < 1:
         raise ValueError(f"num_envs must be at least 1, got {num_envs}")
     cls = task_class(task)
-    config = config or cls.config_class()
-    if overrides:
-        names = {f.name for f in dataclasses.fields(config)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"{task}: unknown config fields {unknown}; valid fields: {', '.join(sorted(names))}")
-        config = dataclasses.replace(config, **overrides)
+    config = with_overrides(config or cls.config_class(), overrides, task)
     try:
         sim = BACKENDS.get(backend)(cls.scene, num_envs, device)
     except ModuleNotFoundError as error:
         raise _missing_simulator(error) from error
     return SimVecEnv(cls(config, num_envs, sim.device, sim.layout), sim, seed, image_cameras, image_size,
                      image_antialias)
+
+
+def with_overrides(config: TaskConfig, overrides: dict[str, Any] | None, task: str) -> TaskConfig:
+    """``config`` with the fields ``overrides`` names replaced; unknown names raise an error
+    listing the valid ones."""
+    if not overrides:
+        return config
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"{task}: unknown config fields {unknown}; valid fields: {', '.join(sorted(names))}")
+    return dataclasses.replace(config, **overrides)
 
 
 def task_names() -> list[str]:

@@ -19,7 +19,6 @@ the per-world values.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -31,7 +30,7 @@ from isaaclab.scene import InteractiveSceneCfg
 from isaaclab.sim import SimulationCfg
 from isaaclab.utils import configclass
 
-from robot_rl.envs.make import task_class
+from robot_rl.envs.make import task_class, with_overrides
 from robot_rl.envs.task import Randomization, Task, TaskConfig
 from robot_rl_sim.isaaclab import require_isaaclab
 from robot_rl_sim.isaaclab.backend import IsaacLabBackend, default_device, prepare
@@ -75,13 +74,7 @@ class RobotRLEnvCfg(DirectRLEnvCfg):
 
 
 def task_config(cls: type[Task], overrides: dict[str, Any]) -> TaskConfig:
-    config = cls.config_class()
-    if overrides:
-        names = {f.name for f in dataclasses.fields(config)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"{cls.name}: unknown config fields {unknown}; valid fields: {', '.join(sorted(names))}")
-        config = dataclasses.replace(config, **overrides)
+    config = with_overrides(cls.config_class(), overrides, cls.name)
     if config.randomization != Randomization():
         raise ValueError(f"{cls.name}: the Isaac Lab environment does not apply our Randomization; use "
                          "robot_rl.envs.make(task, backend='isaaclab') or Isaac Lab event terms")
