@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from robot_rl.cli.offline_train import load_config
+    from robot_rl.cli.train import print_evaluation
     from robot_rl.offline.finetune import FinetuneTrainer
 
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -33,8 +34,5 @@ def run(args: argparse.Namespace) -> int:
     summary = FinetuneTrainer(cfg).train()
     print(f"run directory: {summary['run_dir']}  ({summary['env_steps']} env steps, {summary['demos']} demo "
           "transitions)")
-    if "eval" in summary:
-        e = summary["eval"]
-        rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
-        print(f"  evaluation:  {summary['run_dir']}/eval.json ({rate}mean return {e['mean_return']:.1f})")
+    print_evaluation(summary)
     return 130 if summary["interrupted"] else 0

@@ -48,6 +48,7 @@ def load_config(args: argparse.Namespace, require_dataset: bool = True):
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from robot_rl.cli.train import print_evaluation
     from robot_rl.offline.trainer import OfflineTrainer
 
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -56,10 +57,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"run directory: {summary['run_dir']}  ({summary['transitions']} transitions, "
           f"{summary['updates']} updates)")
     print(f"  policy:      {summary['policy']}")
-    if "eval" in summary:
-        e = summary["eval"]
-        rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
-        print(f"  evaluation:  {summary['run_dir']}/eval.json ({rate}mean return {e['mean_return']:.1f})")
-    if "video" in summary:
-        print(f"  video:       {summary['video']}")
+    print_evaluation(summary)
     return 130 if summary["interrupted"] else 0

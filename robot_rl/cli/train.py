@@ -88,13 +88,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"  checkpoint:  {summary['checkpoint']}")
     if "curves" in summary:
         print(f"  curves:      {summary['curves']}")
-    if "eval" in summary:
-        e = summary["eval"]
-        rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
-        print(f"  evaluation:  {run_dir}/eval.json ({rate}mean return {e['mean_return']:.1f})")
-    if "video" in summary:
-        print(f"  video:       {summary['video']}")
+    print_evaluation(summary)
     if summary["interrupted"]:
         print(f"interrupted: saved the checkpoint; continue with: robot-rl train --resume {run_dir}", file=sys.stderr)
         return 130
     return 0
+
+
+def print_evaluation(summary: dict) -> None:
+    """The evaluation and video lines of a training summary (when the run wrote them)."""
+    if "eval" in summary:
+        e = summary["eval"]
+        rate = "" if e["success_rate"] is None else f"success rate {e['success_rate']:.2f}, "
+        print(f"  evaluation:  {summary['run_dir']}/eval.json ({rate}mean return {e['mean_return']:.1f})")
+    if "video" in summary:
+        print(f"  video:       {summary['video']}")
