@@ -123,9 +123,7 @@ class SimVecEnv:
     def _render_images(self, camera: str, env_ids: torch.Tensor | None = None) -> torch.Tensor:
         """uint8[n, H, W, 3] observation images of ``camera`` (``obs["rgb"]``)."""
         h, w = self.image_size
-        if self.image_antialias:
-            return self.sim.render(camera, h, w, env_ids)
-        return self.sim.render(camera, h, w, env_ids, antialias=False)
+        return self.sim.render(camera, h, w, env_ids, antialias=self.image_antialias)
 
     def _delay(self, actions: torch.Tensor) -> torch.Tensor:
         if self._action_history.shape[0] == 1:

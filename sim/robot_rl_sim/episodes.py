@@ -270,8 +270,7 @@ def render_episodes(env: SimVecEnv, qualities: Sequence[str], num_steps: int = 4
         for t in range(num_steps):
             env.sim.set_state(ids, torch.from_numpy(paths[:, t]).float(), qvel, mocap)
             for camera in cameras:
-                frames[camera][:, t] = env.sim.render(camera, height, width,
-                                                      antialias=getattr(env, "image_antialias", True)).numpy()
+                frames[camera][:, t] = env.sim.render(camera, height, width, antialias=env.image_antialias).numpy()
             progress[:, t] = env.task.progress(env.sim).numpy()
             success[:, t] = env.task.success(env.sim).numpy()
             tips[:, t] = env.sim.sensor("ee_pos").numpy()

@@ -348,7 +348,8 @@ class IsaacLabBackend:
         """float32[N, dim] of the named sensor."""
         return self.sensordata[:, self.layout.sensor(name)]
 
-    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def render(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None,
+               antialias: bool = True) -> torch.Tensor:
         raise RuntimeError("the Isaac Lab backend does not render (the MJCF -> USD conversion drops cameras); "
                            "use backend 'native' or 'warp' for images")
 
