@@ -93,15 +93,28 @@ class SpatialSoftmax(nn.Module):
 
 
 class RewardMLP(nn.Module):
-    """State float32[B, D] -> reward float32[B]: two hidden layers."""
+    """State float32[B, D] -> reward float32[B]: the state standardised (statistics fixed from
+    the first labelled states, see :meth:`set_input_statistics`), then two hidden layers."""
 
     def __init__(self, state_dim: int, hidden: int) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(state_dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden),
                                  nn.LeakyReLU(), nn.Linear(hidden, 1))
+        self.register_buffer("input_mean", torch.zeros(state_dim))
+        self.register_buffer("input_std", torch.ones(state_dim))
+        self.register_buffer("input_set", torch.zeros((), dtype=torch.bool))
+
+    def set_input_statistics(self, states: torch.Tensor, min_std: float = 1e-2) -> None:
+        """Standardise inputs by the mean and standard deviation of states float32[B, D] (each
+        standard deviation at least ``min_std``, so constant entries stay near 0); once only."""
+        if bool(self.input_set) or len(states) < 2:
+            return
+        self.input_mean.copy_(states.mean(0))
+        self.input_std.copy_(states.std(0).clamp_min(min_std))
+        self.input_set.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+        return self.net((x - self.input_mean) / self.input_std).squeeze(-1)
 
 
 class RewardCNN(nn.Module):
@@ -267,6 +280,10 @@ class PreferenceReward:
         if n == 0:
             return stats
         config, members = self.config, len(self.ensemble)
+        if self.uses_state:
+            states = torch.cat([self.a, self.b]).to(self.device)
+            for net in self.ensemble:
+                net.set_input_statistics(states)
         self.ensemble.train()
         for epoch in range(max_epochs or config.max_epochs):
             visits = min(n, pairs_per_epoch or n)

@@ -204,3 +204,24 @@ def test_save_load_round_trip_weights_only(tmp_path) -> None:
 def test_query_schedule() -> None:
     schedule = QuerySchedule(first_step=1000, every=500, per_update=40, budget=100)
     assert [schedule.queries_at(s) for s in (0, 999, 1000, 1250, 1500, 2000, 2500)] == [0, 0, 40, 0, 40, 20, 0]
+
+
+def test_state_inputs_are_standardised_by_the_first_labelled_states() -> None:
+    from robot_rl.rewards.preference import PreferenceReward
+
+    reward = PreferenceReward(inputs="state", state_dim=3, ensemble_size=2, max_epochs=1)
+    gen = torch.Generator().manual_seed(0)
+    # entry 0 varies around 5 by ±2, entry 1 around -1 by ±0.001 (std floored at 0.01), entry 2 is constant
+    a = torch.stack([5 + 2 * torch.randn(64, generator=gen), -1 + 1e-3 * torch.randn(64, generator=gen),
+                     torch.full((64,), 0.3)], dim=1)
+    b = a + torch.tensor([1.0, 0.0, 0.0])
+    reward.fit(a, b, torch.ones(64))
+    states = torch.cat([a, b])
+    for net in reward.ensemble:
+        torch.testing.assert_close(net.input_mean, states.mean(0))
+        torch.testing.assert_close(net.input_std, torch.tensor([float(states[:, 0].std()), 0.01, 0.01]))
+    first = [net.input_mean.clone() for net in reward.ensemble]
+    reward.add_labels(a + 100, b + 100, torch.ones(64))  # later labels do not move the statistics
+    reward.update(max_epochs=1)
+    for net, mean in zip(reward.ensemble, first):
+        torch.testing.assert_close(net.input_mean, mean)
