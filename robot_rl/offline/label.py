@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,12 +33,16 @@ class LabelConfig:
     """Keyword arguments of the module, e.g. ``{ensemble_size: 3}`` or ``{model: PATH}``."""
     camera: str | None = None
     """Camera column to score (default: the dataset's only or first camera)."""
+    state_column: str = "observation.policy"
+    """The state column scored by modules that read states (``options: {inputs: state, state_dim: D}``)."""
     labelled_fraction: float = bounded(0.1, 0.0, 1.0)
     """Share of episodes whose frames the module learns from (their progress is known to the labeller)."""
     labels: int = bounded(2000, 1)
     """Preference pairs the oracle judges (drawn from the labelled episodes' frames)."""
     label_flip: float = bounded(0.1, 0.0, 1.0)
     """Probability that an oracle label is wrong."""
+    label_pairs: Literal["same_episode", "any"] = "same_episode"
+    """Draw the judged pairs within one episode, or from any two labelled frames."""
     progress_column: str = "observation.progress"
     """Ground-truth progress of each frame: what the oracle labeller judges by and what the
     written rewards are compared against."""
@@ -70,18 +74,24 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     column = column or f"next.reward.{cfg.module}"
     if column in ds.features and not overwrite:
         raise DatasetError(f"{root} already has column {column!r}; pass --overwrite or another --column")
-    cameras = [c for c in ds.features if c.startswith("observation.images.")]
-    camera = cfg.camera or (cameras[0] if cameras else None)
-    if camera is None:
-        raise DatasetError(f"{root}: missing an image column (observation.images.<camera>) to score")
-    images = ds.images(camera)[:, None]  # uint8[N, 1, H, W, 3]
+    module = rewards.get(cfg.module)(**cfg.options)
+    if getattr(module, "uses_state", False):
+        if cfg.state_column not in ds.features:
+            raise DatasetError(f"{root}: missing column {cfg.state_column!r}, the states this module reads; "
+                               f"set state_column to one of: {', '.join(ds.features)}")
+        inputs = torch.as_tensor(ds.column(cfg.state_column), dtype=torch.float32)  # float[N, D]
+    else:
+        cameras = [c for c in ds.features if c.startswith("observation.images.")]
+        camera = cfg.camera or (cameras[0] if cameras else None)
+        if camera is None:
+            raise DatasetError(f"{root}: missing an image column (observation.images.<camera>) to score")
+        inputs = ds.images(camera)[:, None]  # uint8[N, 1, H, W, 3]
     episode = ds.episode_index()
     ids = np.unique(episode)
     rng = np.random.default_rng(cfg.seed)
     n_labelled = int(round(cfg.labelled_fraction * len(ids)))
     labelled = set(rng.permutation(ids)[:n_labelled].tolist())
-    frames = [images[torch.as_tensor(episode == e)] for e in ids]
-    module = rewards.get(cfg.module)(**cfg.options)
+    frames = [inputs[torch.as_tensor(episode == e)] for e in ids]
     fit: dict[str, Any] = {"fit": "none"}
     truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
     if cfg.module in FITTERS and n_labelled:
@@ -91,7 +101,7 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
         fit = FITTERS.get(cfg.module)(
             module, [frames[k] for k in train], [truth[episode == ids[k]] for k in train],
             RewardEvalConfig(task=ds.task or "", module=cfg.module, labels=cfg.labels, label_flip=cfg.label_flip,
-                             seed=cfg.seed))
+                             label_pairs=cfg.label_pairs, seed=cfg.seed))
     goal = _goal(ds)
     from tqdm import tqdm
 

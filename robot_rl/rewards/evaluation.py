@@ -49,9 +49,17 @@ def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> 
     gen = torch.Generator().manual_seed(cfg.seed)
     episode = torch.arange(len(frames)).repeat_interleave(torch.tensor([len(f) for f in frames]))
     i, j = sample_pairs(len(images), cfg.labels, gen, episode if cfg.label_pairs == "same_episode" else None).T
-    oracle = OracleLabeller(ProgressTable(images, truth), flip_prob=cfg.label_flip, tie_threshold=0.02,
-                            seed=cfg.seed)
-    labels = oracle.label(images[i], images[j], "")
+    if getattr(module, "uses_state", False):  # states: judge by the indices' progress, no pixel lookup
+        from robot_rl.rewards.labellers.base import labels_of
+        from robot_rl.rewards.labellers.oracle import progress_values_only
+
+        oracle = OracleLabeller(progress_values_only, flip_prob=cfg.label_flip, tie_threshold=0.02,
+                                seed=cfg.seed)
+        labels = labels_of(oracle.label_progress(truth[i], truth[j]))
+    else:
+        oracle = OracleLabeller(ProgressTable(images, truth), flip_prob=cfg.label_flip, tie_threshold=0.02,
+                                seed=cfg.seed)
+        labels = oracle.label(images[i], images[j], "")
     stats = module.fit(images[i], images[j], labels)
     return {"labels": cfg.labels, "flip_prob": cfg.label_flip, "pairs": cfg.label_pairs,
             **{k: float(v) for k, v in stats.items()}}
@@ -59,10 +67,12 @@ def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> 
 
 @torch.no_grad()
 def score_episodes(module: RewardModule, frames: Frames, goal: str) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """Per episode, the module's reward float[T] and (when it has one) its progress float[T]."""
+    """Per episode, the module's reward float[T] and (when it has one) its progress float[T].
+    ``frames`` are images, or state vectors float[T, D] for modules that read states."""
     rewards, progress = [], []
+    reads_state = getattr(module, "uses_state", False)
     for f in frames:
-        out = module.score(f, None, goal)
+        out = module.score(None, f, goal) if reads_state else module.score(f, None, goal)
         rewards.append(out.reward.float().cpu().numpy())
         if out.progress is not None:
             progress.append(out.progress.float().cpu().numpy())

@@ -43,12 +43,9 @@ def build_labeller(cfg: OnlineLearningConfig) -> Labeller:
     (:meth:`~robot_rl.rewards.labellers.oracle.OracleLabeller.label_progress`)."""
     options = dict(cfg.labeller_options)
     if cfg.labeller == "oracle":
-        from robot_rl.rewards.labellers.oracle import OracleLabeller
+        from robot_rl.rewards.labellers.oracle import OracleLabeller, progress_values_only
 
-        def no_pixels(images: torch.Tensor) -> torch.Tensor:
-            raise RuntimeError("the online oracle labels from true progress, not from images")
-
-        return OracleLabeller(no_pixels, **options)
+        return OracleLabeller(progress_values_only, **options)
     if cfg.labeller == "vlm":
         from robot_rl.rewards.labellers.vlm import VLMLabeller, VLMLabellerConfig
 

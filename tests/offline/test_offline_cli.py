@@ -59,6 +59,24 @@ def test_label_writes_one_reward_per_transition(dataset: Path, tmp_path: Path) -
     assert t.reward.std() > 0
 
 
+def test_label_with_a_state_input_model_learns_from_the_progress_of_states(dataset: Path, tmp_path: Path) -> None:
+    from robot_rl.offline.label import LabelConfig, label_dataset
+
+    cfg = LabelConfig(module="preference", options={"inputs": "state", "state_dim": 32, "ensemble_size": 2},
+                      labelled_fraction=0.5, labels=400, label_flip=0.0)
+    report = label_dataset(dataset, cfg, column="next.reward.state", progress_bar=False)
+    ds = Dataset(dataset)
+    reward, progress = ds.column("next.reward.state"), ds.column("next.progress")
+    assert reward.shape == (len(ds),) and report["fit"]["pairs"] == 400
+    # the fitted model ranks the labelled expert frames by progress, and scores other episodes too
+    assert report["fit"]["accuracy"] > 0.8
+    assert np.corrcoef(reward, progress)[0, 1] > 0.5
+    with pytest.raises(Exception, match="missing column 'observation.nothing'"):
+        label_dataset(dataset, LabelConfig(module="preference", state_column="observation.nothing",
+                                           options={"inputs": "state", "state_dim": 32}),
+                      column="next.reward.none", progress_bar=False)
+
+
 def test_offline_train_writes_a_run(dataset: Path, tmp_path: Path) -> None:
     from robot_rl.training.export import load_policy
 

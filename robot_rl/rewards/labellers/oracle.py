@@ -43,6 +43,12 @@ class ProgressTable:
                            "frames whose true progress it was given") from None
 
 
+def progress_values_only(images: torch.Tensor) -> torch.Tensor:
+    """The progress function of an oracle that is only given progress values
+    (:meth:`OracleLabeller.label_progress`), e.g. for state inputs: it cannot judge pixels."""
+    raise RuntimeError("this oracle labels from true progress values (label_progress), not from images")
+
+
 class OracleLabeller(LabellerBase):
     """Labels pairs from ground-truth progress, with flips, ties and skips."""
 
