@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.teleop import MOTION_HELP, HeldKeys
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import RobotConfig, load_robot
 from robot_rl_ros.kinematics import Arm
@@ -111,25 +112,17 @@ class Mux:
 
 # -- keyboard node --------------------------------------------------------------------------------
 
-KEYS: dict[str, tuple[tuple[float, float, float], float]] = {
-    "w": ((1.0, 0.0, 0.0), 0.0), "s": ((-1.0, 0.0, 0.0), 0.0),
-    "a": ((0.0, 1.0, 0.0), 0.0), "d": ((0.0, -1.0, 0.0), 0.0),
-    "r": ((0.0, 0.0, 1.0), 0.0), "f": ((0.0, 0.0, -1.0), 0.0),
-    "o": ((0.0, 0.0, 0.0), 1.0), "c": ((0.0, 0.0, 0.0), -1.0),
-}
-"""key -> (tool direction in the base frame, gripper: +1 open / -1 close)."""
-HELP = ("keyboard teleop: SPACE take over / hand back, w/s ±x, a/d ±y, r/f ±z, o/c open/close gripper, q quit. "
+HELP = (f"keyboard teleop: SPACE take over / hand back, {MOTION_HELP}, q quit. "
         "While you hold control, your keys drive the arm; release control and the policy continues.")
 
 
 class KeyboardTeleop:
-    """Turns key presses into Twists; a key keeps moving the tool for ``hold_s`` after its
-    last repeat, so holding a key down gives a steady motion."""
+    """Turns key presses into Twists (:class:`robot_rl.teleop.HeldKeys`); SPACE toggles who is
+    in control."""
 
     def __init__(self, hold_s: float = 0.15) -> None:
-        self.hold_s = hold_s
         self.active = False
-        self._key: tuple[str, float] | None = None
+        self.keys = HeldKeys(hold_s)
 
     def press(self, key: str, now: float) -> bool:
         """Handle one key; False means quit."""
@@ -137,14 +130,12 @@ class KeyboardTeleop:
             return False
         if key == " ":
             self.active = not self.active
-        elif key in KEYS:
-            self._key = (key, now)
+        else:
+            self.keys.press(key, now)
         return True
 
     def twist(self, now: float) -> Any:
-        if self._key is None or now - self._key[1] > self.hold_s:
-            return M.twist()
-        linear, grip = KEYS[self._key[0]]
+        linear, grip = self.keys.command(now)
         return M.twist(linear, (0.0, 0.0, grip))
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robot_rl.teleop import KEYS
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import load_robot
-from robot_rl_ros.intervention import KEYS, NOBODY, JointDeltaSource, KeyboardTeleop, Mux, TwistSource
+from robot_rl_ros.intervention import NOBODY, JointDeltaSource, KeyboardTeleop, Mux, TwistSource
 from robot_rl_ros.kinematics import Arm
 from robot_rl_ros.observation import RobotReading
 
