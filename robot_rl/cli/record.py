@@ -3,6 +3,7 @@
     robot-rl record --task panda_push --episodes 20 --source scripted --out runs/data/push_expert
     robot-rl record --task panda_push --episodes 100 --mix expert=50,noisy=25,failed=25 --out runs/data/push_mixed
     robot-rl record --task panda_push --episodes 16 --source policy:runs/panda_push/<timestamp> --out runs/data/push_ppo
+    robot-rl record --task panda_push --episodes 5 --source keyboard --out runs/data/push_mine   # needs a display
 
 Each frame holds the task camera's image, the policy and privileged observations, the action,
 the task's reward, success and ground-truth progress (separate columns).
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="a registered task (robot-rl tasks)")
     parser.add_argument("--episodes", type=int, required=True, help="episodes to record")
     parser.add_argument("--source", default="scripted",
-                        help="scripted (the task's scripted controller) or policy:RUN_DIR (a run or policy file)")
+                        help="scripted (the task's scripted controller), policy:RUN_DIR (a run or policy file) "
+                             "or keyboard (you drive one Panda in a viewer window)")
     parser.add_argument("--mix", help="scripted qualities, e.g. expert=50,noisy=25,failed=25 (default: all expert)")
     parser.add_argument("--out", required=True, help="new dataset directory")
     parser.add_argument("--camera", help="camera to record (default: the task's first)")
@@ -51,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     torch.set_num_threads(1)
-    if args.source == "keyboard":
-        raise ValueError("--source keyboard needs an interactive viewer, which this build does not have; "
-                         "record with --source scripted or policy:RUN_DIR, or teleoperate through ROS 2 "
-                         "(robot-rl deploy --record)")
     qualities = parse_mix(args.mix, args.episodes)
     out = record(args.task, args.out, args.source, args.episodes, qualities, args.num_envs, args.camera,
                  tuple(args.image_size), args.seed)

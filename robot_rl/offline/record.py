@@ -42,6 +42,26 @@ def policy_source(spec: str) -> Callable[[Obs], torch.Tensor]:
     raise FileNotFoundError(f"policy:{spec}: no such policy file or run directory")
 
 
+def keyboard_source(env) -> Callable[[Obs], torch.Tensor]:
+    """Actions from a person at the keyboard (:class:`robot_rl_sim.scripted.KeyboardArm`), who
+    watches world 0 in a MuJoCo viewer paced to the control rate; ``.close()`` closes the window."""
+    from robot_rl.teleop import MOTION_HELP, HeldKeys
+    from robot_rl_sim.scripted import KeyboardArm, open_keyboard_viewer
+
+    keys = HeldKeys()
+    arm = KeyboardArm(env, keys)
+    show, close = open_keyboard_viewer(env, keys)
+    print(f"keyboard teleop in the viewer window: {MOTION_HELP}; each episode lasts "
+          f"{env.max_episode_steps * env.control_dt:.0f} s", flush=True)
+
+    def act(obs: Obs) -> torch.Tensor:
+        show()
+        return arm.act()
+
+    act.close = close  # type: ignore[attr-defined]
+    return act
+
+
 def _scripted(controller) -> Callable[[Obs], torch.Tensor]:
     return lambda obs: controller.act()
 
@@ -52,7 +72,8 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     """Record ``episodes`` episodes of ``task`` into a new dataset at ``out``.
 
     ``source``: ``scripted`` (the task's scripted controller, one quality per episode from
-    ``qualities``, default all ``expert``) or ``policy:PATH`` (see :func:`policy_source`).
+    ``qualities``, default all ``expert``), ``policy:PATH`` (see :func:`policy_source`) or
+    ``keyboard`` (:func:`keyboard_source`; one world).
     Episodes run in rounds of ``num_envs`` worlds; each world records its first episode of a round,
     written as soon as it ends. ``meta/info.json`` lists each episode's quality under
     ``robot_rl.qualities``.
@@ -67,12 +88,17 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     if not episodes or episodes < 1:
         raise ValueError("record at least one episode")
     camera = camera or cls.cameras[0]
+    num_envs = 1 if source == "keyboard" else num_envs
     env = make(task, num_envs=min(num_envs, episodes), image_cameras=(camera,), image_size=image_size, seed=seed)
     policy = None
+    close_viewer: Callable[[], None] | None = None
     if source.startswith("policy:"):
         policy = policy_source(source.split(":", 1)[1])
+    elif source == "keyboard":
+        policy = keyboard_source(env)
+        close_viewer = policy.close  # type: ignore[attr-defined]
     elif source != "scripted":
-        raise ValueError(f"source {source!r}: use scripted or policy:RUN_DIR")
+        raise ValueError(f"source {source!r}: use scripted, policy:RUN_DIR or keyboard")
     qualities = list(qualities) if qualities is not None else ["expert"] * episodes
     features = transition_features(env.obs_dims["policy"], env.action_dim, env.obs_dims.get("privileged", 0),
                                    {camera: image_size})
@@ -133,5 +159,7 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     finally:
         if bar is not None:
             bar.close()
+        if close_viewer is not None:
+            close_viewer()
         env.close()
     return Path(out)

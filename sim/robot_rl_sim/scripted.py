@@ -3,9 +3,9 @@ which writes states): demonstrations of mixed quality for offline RL.
 
 A controller reads each world's state, picks a tip target from it (the phase of a push is read
 off the geometry each step, so the expert's action is a function of what the policy observes:
-behaviour cloning can imitate it), turns it into arm joints with the damped-least-squares IK of :class:`~robot_rl_sim.episodes.ArmIK`,
-and returns the task's action: the joint change divided by ``action_scale``, clipped to
-[-1, 1], plus the gripper command.
+behaviour cloning can imitate it), turns it into arm joints with the damped-least-squares IK
+of :class:`~robot_rl_sim.episodes.ArmIK`, and returns the task's action: the joint change
+divided by ``action_scale``, clipped to [-1, 1], plus the gripper command.
 
     env = robot_rl.envs.make("panda_push", num_envs=8)
     pusher = ScriptedPusher(env, qualities=["expert"] * 4 + ["noisy"] * 2 + ["failed"] * 2, seed=0)
@@ -22,19 +22,22 @@ Qualities (per world, kept across resets):
 - ``failed``: approaches like the expert, then pushes the cube in a wrong direction
   (60-180 degrees off) or hovers without touching it.
 
-Controllers: ``CONTROLLERS.names()`` (panda_push, panda_reach).
+Controllers: ``CONTROLLERS.names()`` (panda_push, panda_reach). :class:`KeyboardArm` lets a person
+drive any Panda task's arm from the keyboard in a viewer window (``robot-rl record --source keyboard``).
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from robot_rl.envs.sim_env import SimVecEnv
 from robot_rl.registry import Registry
+from robot_rl.teleop import HeldKeys
 from robot_rl_sim.constants import panda
 from robot_rl_sim.episodes import ArmIK
 
@@ -172,3 +175,68 @@ class ScriptedReacher(ScriptedArm):
 def make_controller(env: SimVecEnv, qualities: Sequence[str], seed: int = 0) -> ScriptedArm:
     """The scripted controller of ``env``'s task; the error lists the tasks that have one."""
     return CONTROLLERS.get(env.task.name)(env, qualities, seed)
+
+
+class KeyboardArm(ScriptedArm):
+    """A person drives the tip of one Panda with the keyboard (:data:`robot_rl.teleop.KEYS`):
+    a held motion key moves the tip ``speed`` m/s along its axis (the arm holds still otherwise),
+    o/c open or close the gripper until the other is pressed. ``keys`` is fed by the viewer's
+    key callback (:func:`open_keyboard_viewer`) or, in tests, directly; ``clock`` is its time."""
+
+    def __init__(self, env: SimVecEnv, keys: HeldKeys, clock: Callable[[], float] = time.monotonic,
+                 speed: float = 0.2) -> None:
+        if env.num_envs != 1:
+            raise ValueError(f"keyboard teleoperation drives one world; the env has {env.num_envs} (use num_envs=1)")
+        super().__init__(env, ["expert"], seed=0)
+        self.keys, self.clock, self.speed = keys, clock, speed
+        self.grip = 1.0
+        """+1 open, -1 closed (the last o/c pressed)."""
+
+    def tip_target(self, i: int, qpos: np.ndarray) -> np.ndarray:
+        direction, grip = self.keys.command(self.clock())
+        if grip:
+            self.grip = grip
+        step = self.speed * self.env.control_dt
+        return self.ik.tip(qpos) + step * np.asarray(direction)
+
+    def gripper(self) -> float:
+        return self.grip
+
+
+def open_keyboard_viewer(env: SimVecEnv, keys: HeldKeys) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A MuJoCo viewer window showing world 0 whose key presses go to ``keys``. Returns
+    ``(show, close)``: ``show()`` draws the current state and waits out the control period, so
+    the person sees the episode in real time. Needs a display."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RuntimeError("keyboard recording opens a MuJoCo viewer window and needs a display (DISPLAY is "
+                           "not set); run it in a desktop session, or record with --source scripted|policy:RUN_DIR")
+    import mujoco
+    import mujoco.viewer
+
+    model, data = env.sim.model, mujoco.MjData(env.sim.model)
+
+    def on_key(keycode: int) -> None:
+        if 0 <= keycode < 256:
+            keys.press(chr(keycode).lower(), time.monotonic())
+
+    try:
+        viewer = mujoco.viewer.launch_passive(model, data, key_callback=on_key)
+    except Exception as error:  # no display, no GL: say what is needed
+        raise RuntimeError(f"keyboard recording opens a MuJoCo viewer window and needs a display ({error}); "
+                           f"run it on a desktop session, or record with --source scripted|policy:RUN_DIR") from None
+    next_frame = time.monotonic()
+
+    def show() -> None:
+        nonlocal next_frame
+        data.qpos[:] = env.sim.qpos[0].cpu().numpy()
+        data.mocap_pos[:] = env.sim.mocap_pos[0].cpu().numpy()
+        mujoco.mj_forward(model, data)
+        viewer.sync()
+        next_frame += env.control_dt
+        time.sleep(max(0.0, next_frame - time.monotonic()))
+        next_frame = max(next_frame, time.monotonic() - env.control_dt)
+
+    return show, viewer.close
