@@ -14,6 +14,7 @@ success rate per magnitude) into the run directory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 
@@ -115,8 +116,10 @@ def load_adversary(run_dir: Path, env, checkpoint: Path | None):
     group = cfg.algo.critic_obs
     if env.obs_dims.get(group) is None:
         raise ValueError(f"the disturber of {run_dir} reads observation group {group!r}, which this env lacks")
-    disturber = HInfDisturber(cfg.robust.hinf, cfg.algo, env.obs_dims[group], env.num_envs, env.device,
-                              cfg.robust.hinf.oracle, torch.Generator(device=env.device))
+    # Attacking needs the trained policy only: no reference worlds, whatever the oracle mode.
+    hinf = dataclasses.replace(cfg.robust.hinf, oracle_mode="absolute")
+    disturber = HInfDisturber(hinf, cfg.algo, env.obs_dims[group], env.num_envs, env.device, hinf.oracle,
+                              torch.Generator(device=env.device))
     try:
         disturber.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["hinf"])
     except (RuntimeError, KeyError) as error:

@@ -183,14 +183,32 @@ class HInfConfig:
     """Bound on the force's norm, newtons; intensity ‖dₜ‖ is measured as a fraction of it."""
     eta: float = bounded(1.0, 0.0)
     """η: cost the actor may concede per unit of force intensity."""
+    oracle_mode: Literal["absolute", "relative"] = "absolute"
+    """``absolute``: the oracle of each term is the fixed value in ``oracle`` and the cost sums
+    the gaps max(0, oracle − term). ``relative``: the oracle of each term in ``cost_terms`` is
+    the policy's own undisturbed performance, the mean of the term (and of the termination rate)
+    over ``reference_fraction`` of the worlds that the disturber never pushes, and the cost sums
+    the signed gaps oracle − term, so an undisturbed policy has zero expected cost."""
     oracle: dict[str, float] = field(default_factory=dict)
-    """Reward term -> its oracle (best achievable, weighted) value; the per-step cost is the sum
-    of the gaps max(0, oracle − term). Empty: every term with the task's weight as oracle."""
+    """``absolute`` mode: reward term -> its oracle (best achievable, weighted) value."""
+    cost_terms: tuple[str, ...] = ()
+    """``relative`` mode: the reward terms the cost counts (their oracles are measured)."""
+    reference_fraction: float = bounded(0.25, 0.0, 1.0, low_open=True)
+    """``relative`` mode: share of the worlds (the first ones) the disturber never pushes; their
+    mean reward terms are the oracle."""
+    oracle_momentum: float = bounded(0.9, 0.0, 1.0)
+    """``relative`` mode: the oracle used for the per-step costs of a rollout is an exponential
+    average of the reference worlds' means over past rollouts with this momentum (the constraint
+    itself uses the current rollout's means)."""
     termination_cost: float = bounded(0.0, 0.0)
-    """Cost added at a termination (a fall), so that causing one pays off for the disturber."""
+    """Cost added at a termination (a fall), so that causing one pays off for the disturber
+    (``relative`` mode: minus the reference worlds' termination rate)."""
     lambda_lr: float = bounded(0.05, 0.0)
-    """Step of the dual ascent λ ← max(0, λ + lambda_lr · violation), once per iteration."""
+    """Step of the dual ascent λ ← min(max_lambda, max(0, λ + lambda_lr · violation)), once per iteration."""
     lambda_init: float = bounded(0.0, 0.0)
+    max_lambda: float | None = bounded(None, 0.0, low_open=True)
+    """Upper bound on λ, so that the reward keeps a weight of at least 1/(1 + max_lambda) in
+    the actor's advantages; None: unbounded."""
     start_iteration: int = bounded(0, 0)
     """Iterations of plain training before the disturber acts."""
     ramp_iterations: int = bounded(0, 0)
@@ -223,8 +241,18 @@ class PrivilegedConfig:
     relax_depth: float = bounded(0.0, 0.0)
     """How far (metres) relaxed contacts may penetrate at s = 1 before they push back (the
     contact pairs' margin becomes −s·relax_depth)."""
+    gate_sensors: tuple[str, ...] = ()
+    """Two position sensors, e.g. ``[ee_pos, cube_pos]``: the virtual wrench acts only in worlds
+    where they are at most ``gate_radius`` apart, so it helps the robot move the object instead
+    of moving it alone. Empty: it acts everywhere."""
+    gate_radius: float = bounded(0.05, 0.0, low_open=True)
+    """Metres; see ``gate_sensors``."""
     levels: int = bounded(4, 1)
-    """Curriculum levels; s goes 1, 1 − 1/levels, ..., 0."""
+    """Curriculum levels; s goes 1, 1 − 1/levels, ..., 0 (unless ``schedule`` is given)."""
+    schedule: tuple[float, ...] = ()
+    """The scale s of each level, decreasing to 0, e.g. ``[1.0, 0.5, 0.25, 0.12, 0.06, 0.0]``
+    (finer steps where the virtual force stops doing the task alone); replaces ``levels``.
+    Empty: 1 − k/levels."""
     success_threshold: float = bounded(0.6, 0.0, 1.0)
     min_episodes: int = bounded(256, 1)
     """Episodes finished at a level before it may advance; the success rate is that of the

@@ -11,6 +11,7 @@ from robot_rl.disturbers.hinf import (
     constraint_violation,
     discounted_sums,
     oracle_cost,
+    reference_oracle,
     update_multiplier,
 )
 from robot_rl.disturbers.hooks import Robustness
@@ -19,5 +20,6 @@ from robot_rl.disturbers.push import RandomPushes, fixed_push
 
 __all__ = [
     "Curriculum", "HInfDisturber", "PrivilegedActionEnv", "RandomPushes", "Robustness", "body_of",
-    "constraint_violation", "discounted_sums", "find_sim", "fixed_push", "oracle_cost", "update_multiplier",
+    "constraint_violation", "discounted_sums", "find_sim", "fixed_push", "oracle_cost", "reference_oracle",
+    "update_multiplier",
 ]

@@ -9,7 +9,13 @@ where the cost cₜ is the gap between the task's reward terms and their oracle 
 
 enforced by a Lagrange multiplier: a second value head (the cost critic) gives cost
 advantages A_c, the actor's advantages become (A_r − λ·A_c) / (1 + λ), and after every
-iteration λ ← max(0, λ + α_λ·(Ĵ(c) − η·Ĵ(‖d‖))) (projected dual ascent).
+iteration λ ← min(λ_max, max(0, λ + α_λ·(Ĵ(c) − η·Ĵ(‖d‖)))) (projected dual ascent).
+
+The oracle is either fixed (``absolute``: best values of the terms) or the policy's own
+undisturbed performance (``relative``): a share of the worlds is never pushed and the means of
+their reward terms are the oracle, so cₜ measures what the disturbance costs. With fixed best
+values a policy that cannot reach them pays cost without any disturbance, the constraint can
+never hold and λ grows without bound; relative costs have zero mean without disturbance.
 """
 
 from __future__ import annotations
@@ -30,18 +36,32 @@ from robot_rl.disturbers.common import clip_norm
 
 
 def oracle_cost(terms: Mapping[str, torch.Tensor], oracle: Mapping[str, float], terminated: torch.Tensor,
-                termination_cost: float = 0.0) -> torch.Tensor:
-    """Per-step cost float[N]: Σ over the oracle's terms of max(0, oracle − term), plus
-    ``termination_cost`` where terminated bool[N]. ``terms`` are the weighted reward terms of
-    ``info["reward_terms"]`` (float[N] each)."""
+                termination_cost: float = 0.0, *, clamp: bool = True,
+                termination_rate: float = 0.0) -> torch.Tensor:
+    """Per-step cost float[...]: Σ over the oracle's terms of max(0, oracle − term) (of
+    oracle − term without ``clamp``), plus ``termination_cost`` · (terminated − termination_rate).
+    ``terms`` are the weighted reward terms of ``info["reward_terms"]`` and ``terminated`` is
+    bool, all of one shape (float[N] for a step, float[T, N] for a rollout)."""
     missing = sorted(set(oracle) - set(terms))
     if missing:
-        raise ValueError(f"robust.hinf.oracle names reward terms {missing} the task does not log; "
+        raise ValueError(f"robust.hinf.oracle/cost_terms name reward terms {missing} the task does not log; "
                          f"its terms: {', '.join(terms)}")
     cost = torch.zeros_like(terminated, dtype=torch.float32)
     for name, best in oracle.items():
-        cost += (best - terms[name]).clamp_min(0.0)
-    return cost + termination_cost * terminated.float()
+        gap = best - terms[name]
+        cost += gap.clamp_min(0.0) if clamp else gap
+    return cost + termination_cost * (terminated.float() - termination_rate)
+
+
+def reference_oracle(terms: Mapping[str, torch.Tensor], terminated: torch.Tensor,
+                     reference: int) -> tuple[dict[str, float], float]:
+    """The relative oracle measured on the undisturbed worlds 0..reference−1 of a rollout:
+    the mean of each term float[T, N] and the termination rate (terminated bool[T, N]) over
+    their steps."""
+    if reference < 1:
+        raise ValueError(f"a relative oracle needs at least one undisturbed world, got {reference}")
+    oracle = {name: float(value[:, :reference].mean()) for name, value in terms.items()}
+    return oracle, float(terminated[:, :reference].float().mean())
 
 
 def discounted_sums(x: torch.Tensor, dones: torch.Tensor, gamma: float) -> float:
@@ -65,9 +85,10 @@ def constraint_violation(costs: torch.Tensor, intensity: torch.Tensor, dones: to
     return discounted_sums(costs, dones, gamma) - eta * discounted_sums(intensity, dones, gamma)
 
 
-def update_multiplier(multiplier: float, violation: float, lr: float) -> float:
-    """One step of projected dual ascent: λ ← max(0, λ + lr·violation)."""
-    return max(0.0, multiplier + lr * violation)
+def update_multiplier(multiplier: float, violation: float, lr: float, max_value: float | None = None) -> float:
+    """One step of projected dual ascent: λ ← max(0, λ + lr·violation), at most ``max_value``."""
+    multiplier = max(0.0, multiplier + lr * violation)
+    return multiplier if max_value is None else min(max_value, multiplier)
 
 
 class CostCritic(nn.Module):
@@ -85,16 +106,36 @@ class CostCritic(nn.Module):
 class HInfDisturber:
     """Disturber policy, cost critic and multiplier λ, stepped by the training loop:
     ``force = act(obs)`` before each env step, ``record(...)`` after it, ``shape(...)`` for the
-    actor's advantages, ``update()`` after the actor's update."""
+    actor's advantages, ``update()`` after the actor's update.
+
+    With ``cfg.oracle_mode == "relative"`` worlds 0..reference−1 are never pushed (the
+    disturber's own PPO sees only the others) and measure the oracle; ``oracle`` is then
+    ignored and ``cfg.cost_terms`` names the terms."""
 
     def __init__(self, cfg: HInfConfig, algo: PPOConfig, obs_dim: int, num_envs: int, device: torch.device,
                  oracle: Mapping[str, float], generator: torch.Generator) -> None:
         self.cfg, self.gamma, self.lam = cfg, algo.gamma, algo.lam
-        self.oracle = dict(oracle)
         self.device = device
+        self.relative = cfg.oracle_mode == "relative"
+        self.termination_rate = 0.0
+        """Termination rate per step subtracted from falls in the cost (relative mode)."""
+        self._oracle_measured = False
+        if self.relative:
+            if not cfg.cost_terms:
+                raise ValueError("robust.hinf.cost_terms: name the reward terms the relative cost counts, "
+                                 "e.g. [track_lin_vel, track_ang_vel]")
+            self.reference = round(cfg.reference_fraction * num_envs)
+            if not 1 <= self.reference < num_envs:
+                raise ValueError(f"robust.hinf.reference_fraction: {cfg.reference_fraction} of {num_envs} worlds "
+                                 f"leaves {self.reference} undisturbed; the relative oracle needs at least one "
+                                 "undisturbed and one pushed world (more worlds or another fraction)")
+            self.oracle = {name: 0.0 for name in cfg.cost_terms}  # measured from the first rollout on
+        else:
+            self.reference = 0
+            self.oracle = dict(oracle)
         policy_cfg = dataclasses.replace(algo, lr=cfg.lr, actor_hidden=cfg.hidden, critic_hidden=cfg.hidden,
                                          init_noise_std=cfg.init_noise_std, entropy_coef=cfg.entropy_coef)
-        self.policy = PPO(policy_cfg, obs_dim, obs_dim, 3, num_envs, device, generator)
+        self.policy = PPO(policy_cfg, obs_dim, obs_dim, 3, num_envs - self.reference, device, generator)
         self.cost_critic = CostCritic(obs_dim, cfg.hidden).to(device)
         self.cost_optimizer = torch.optim.Adam(self.cost_critic.parameters(), lr=cfg.lr)
         self.generator = generator
@@ -109,6 +150,9 @@ class HInfDisturber:
         self._cost_values = torch.zeros(t, n, device=device)
         self._intensity = torch.zeros(t, n, device=device)
         self._dones = torch.zeros(t, n, dtype=torch.bool, device=device)
+        self._terms = {name: torch.zeros(t, n, device=device) for name in self.oracle}
+        """float[T, N] per cost term (relative mode: the oracle is measured from them)."""
+        self._terminated = torch.zeros(t, n, dtype=torch.bool, device=device)
         self._step = 0
         self.bound = 0.0
         """The force bound of the current iteration, newtons (0 before ``start_iteration``)."""
@@ -128,15 +172,18 @@ class HInfDisturber:
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """The disturbance float[N, 3] (newtons, norm at most the bound) for observation float[N, Q]."""
+        """The disturbance float[N, 3] (newtons, norm at most the bound; zero on the reference
+        worlds) for observation float[N, Q]."""
         self._obs[self._step] = obs
         self.cost_critic.norm.update(obs)
         self._cost_values[self._step] = self.cost_critic(obs)
+        force = torch.zeros(obs.shape[0], 3, device=self.device)
         if not self.active:
             self._intensity[self._step] = 0.0
-            return torch.zeros(obs.shape[0], 3, device=self.device)
-        action = self.policy.act(obs, obs)
-        force = clip_norm(self.bound * action.clamp(-1.0, 1.0), self.bound)
+            return force
+        pushed = obs[self.reference:]
+        action = self.policy.act(pushed, pushed)
+        force[self.reference:] = clip_norm(self.bound * action.clamp(-1.0, 1.0), self.bound)
         self._intensity[self._step] = torch.linalg.norm(force, dim=1) / self.cfg.max_force
         return force
 
@@ -144,14 +191,19 @@ class HInfDisturber:
     def record(self, terms: Mapping[str, torch.Tensor], terminated: torch.Tensor, truncated: torch.Tensor,
                final_obs: torch.Tensor) -> torch.Tensor:
         """Store the step's cost (returned, float[N]) and train the disturber on cost − η·intensity."""
-        cost = oracle_cost(terms, self.oracle, terminated, self.cfg.termination_cost)
-        i = self._step
+        cost = oracle_cost(terms, self.oracle, terminated, self.cfg.termination_cost, clamp=not self.relative,
+                           termination_rate=self.termination_rate)
+        i, r = self._step, self.reference
         self._raw_costs[i] = cost
         self._costs[i] = bootstrap_time_outs(cost, truncated, self.cost_critic(final_obs), self.gamma) \
             if truncated.any() else cost
         self._dones[i] = terminated | truncated
+        self._terminated[i] = terminated
+        for name, values in self._terms.items():
+            values[i] = terms[name]
         if self.active:
-            self.policy.record(cost - self.cfg.eta * self._intensity[i], terminated, truncated, final_obs)
+            self.policy.record((cost - self.cfg.eta * self._intensity[i])[r:], terminated[r:], truncated[r:],
+                               final_obs[r:])
         self._step += 1
         return cost
 
@@ -177,24 +229,47 @@ class HInfDisturber:
         if self._step != self._costs.shape[0]:
             raise RuntimeError(f"the H∞ disturber recorded {self._step} of {self._costs.shape[0]} steps")
         value_loss = self._fit_cost_critic()
-        violation = constraint_violation(self._raw_costs, self._intensity, self._dones, self.gamma, self.cfg.eta)
+        r = self.reference
+        costs = self._raw_costs[:, r:]
+        oracle_row: dict[str, float] = {}
+        if self.relative:
+            costs = self._measure_oracle()
+            oracle_row = {f"hinf/oracle/{name}": value for name, value in self.oracle.items()}
+            oracle_row["hinf/oracle/termination_rate"] = self.termination_rate
+        violation = constraint_violation(costs, self._intensity[:, r:], self._dones[:, r:], self.gamma,
+                                         self.cfg.eta)
         if dist.is_available() and dist.is_initialized():  # one λ for all processes
             total = torch.tensor(violation, device=self.device)
             dist.all_reduce(total)
             violation = float(total) / dist.get_world_size()
-        intensity = float(self._intensity.mean())
-        row = {"hinf/cost": float(self._raw_costs.mean()), "hinf/force": intensity * self.cfg.max_force,
+        intensity = float(self._intensity[:, r:].mean())
+        row = {"hinf/cost": float(costs.mean()), "hinf/force": intensity * self.cfg.max_force,
                "hinf/intensity": intensity, "hinf/violation": violation,
-               "hinf/force_bound": self.bound, "hinf/cost_value_loss": value_loss}
+               "hinf/force_bound": self.bound, "hinf/cost_value_loss": value_loss, **oracle_row}
         row.update({"hinf/disturber_kl": float("nan"), "hinf/disturber_std": float("nan")})
         if self.active:
-            self.policy.finish_rollout(last_obs)
+            self.policy.finish_rollout(last_obs[r:])
             stats = self.policy.update()
             row.update({"hinf/disturber_kl": stats.kl, "hinf/disturber_std": stats.action_std})
-            self.multiplier = update_multiplier(self.multiplier, violation, self.cfg.lambda_lr)
+            self.multiplier = update_multiplier(self.multiplier, violation, self.cfg.lambda_lr, self.cfg.max_lambda)
         row["hinf/lambda"] = self.multiplier
         self._step = 0
         return row
+
+    def _measure_oracle(self) -> torch.Tensor:
+        """Relative mode: this rollout's costs float[T, N − reference] on the pushed worlds,
+        against the oracle measured on the reference worlds of this same rollout (all worlds
+        while the disturber is off); then the running oracle moves towards that measurement."""
+        reference = self.reference if self.active else self._obs.shape[1]
+        oracle, rate = reference_oracle(self._terms, self._terminated, reference)
+        r = self.reference
+        costs = oracle_cost({name: values[:, r:] for name, values in self._terms.items()}, oracle,
+                            self._terminated[:, r:], self.cfg.termination_cost, clamp=False, termination_rate=rate)
+        m = self.cfg.oracle_momentum if self._oracle_measured else 0.0
+        self.oracle = {name: m * self.oracle[name] + (1.0 - m) * oracle[name] for name in self.oracle}
+        self.termination_rate = m * self.termination_rate + (1.0 - m) * rate
+        self._oracle_measured = True
+        return costs
 
     def _fit_cost_critic(self) -> float:
         obs, returns = self._obs.flatten(0, 1), self._cost_returns.flatten(0, 1)
@@ -217,7 +292,9 @@ class HInfDisturber:
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.model.state_dict(), "policy_optimizer": self.policy.optimizer.state_dict(),
                 "policy_lr": self.policy.lr, "cost_critic": self.cost_critic.state_dict(),
-                "cost_optimizer": self.cost_optimizer.state_dict(), "multiplier": self.multiplier}
+                "cost_optimizer": self.cost_optimizer.state_dict(), "multiplier": self.multiplier,
+                "oracle": dict(self.oracle), "termination_rate": self.termination_rate,
+                "oracle_measured": self._oracle_measured}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.policy.model.load_state_dict(state["policy"])
@@ -226,3 +303,7 @@ class HInfDisturber:
         self.cost_critic.load_state_dict(state["cost_critic"])
         self.cost_optimizer.load_state_dict(state["cost_optimizer"])
         self.multiplier = float(state["multiplier"])
+        if self.relative and state.get("oracle_measured", False):
+            self.oracle = {name: float(state["oracle"][name]) for name in self.oracle}
+            self.termination_rate = float(state["termination_rate"])
+            self._oracle_measured = True

@@ -43,9 +43,10 @@ class Robustness:
             self.pushes = RandomPushes(env.num_envs, r.push.max_force, r.push.interval_steps, generator, device)
         if r.hinf.enabled:
             self.hinf_body = body_of(env, r.hinf.body, "robust.hinf")
-            if not r.hinf.oracle:
+            if r.hinf.oracle_mode == "absolute" and not r.hinf.oracle:
                 raise ValueError("robust.hinf.oracle: give the oracle (best weighted) value of each reward term "
-                                 "the cost counts, e.g. {track_lin_vel: 1.0, track_ang_vel: 0.5}")
+                                 "the cost counts, e.g. {track_lin_vel: 1.0, track_ang_vel: 0.5}, or set "
+                                 "oracle_mode: relative with cost_terms")
             self.hinf = HInfDisturber(r.hinf, cfg.algo, env.obs_dims[self.critic_group], env.num_envs, device,
                                       r.hinf.oracle, generator)
         if r.privileged.enabled:
@@ -57,7 +58,9 @@ class Robustness:
                 if on is not None and body == self.env.body:
                     raise ValueError(f"robust.{name}.body and robust.privileged.body are both {body!r}: the "
                                      "privileged wrench would replace the disturbance; push another body")
-            self.curriculum = Curriculum(p.levels, p.success_threshold, p.min_episodes)
+            self.curriculum = Curriculum(p.levels, p.success_threshold, p.min_episodes, p.schedule)
+            self._started = torch.zeros(env.num_envs, dtype=torch.long, device=device)
+            """int[N]: the curriculum level each world's current episode began at."""
             self.env.set_scale(self.curriculum.scale)
         self._push_force = 0.0
 
@@ -88,7 +91,9 @@ class Robustness:
         if self.hinf is not None:
             self.hinf.record(info["reward_terms"], terminated, truncated, info["final_obs"][self.critic_group])
         if self.curriculum is not None:
-            self.curriculum.observe(terminated | truncated, info["success"])
+            done = terminated | truncated
+            self.curriculum.observe(done, info["success"], self._started)
+            self._started[done] = self.curriculum.level
 
     def shaper(self, obs: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """How the actor's advantages change (the H∞ constraint), or None."""

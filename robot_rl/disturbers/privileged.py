@@ -11,6 +11,7 @@ then solves the task with its robot actions alone, which is all an exported poli
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,15 +21,39 @@ from robot_rl.disturbers.common import body_of, find_sim
 from robot_rl.envs.vec_env import Obs, check_actions
 
 
-class Curriculum:
-    """Levels k = 0..levels with privilege scale s(k) = 1 − k/levels. :meth:`advance` moves to
-    the next level once at least ``min_episodes`` episodes have finished at this one and the
-    success rate of the last ``min_episodes`` of them is at least ``threshold``."""
+def check_schedule(schedule: Sequence[float]) -> tuple[float, ...]:
+    """``robust.privileged.schedule`` checked: at least two scales in [0, 1], strictly
+    decreasing, the last 0 (so the curriculum ends without privileges)."""
+    values = tuple(float(x) for x in schedule)
+    fix = "e.g. [1.0, 0.5, 0.25, 0.12, 0.06, 0.0]"
+    if len(values) < 2 or values[-1] != 0.0:
+        raise ValueError(f"robust.privileged.schedule: needs at least two scales ending at 0.0, got {list(values)}; "
+                         + fix)
+    if not all(0.0 <= x <= 1.0 for x in values):
+        raise ValueError(f"robust.privileged.schedule: scales must lie in [0, 1], got {list(values)}; " + fix)
+    if any(b >= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"robust.privileged.schedule: scales must strictly decrease, got {list(values)}; " + fix)
+    return values
 
-    def __init__(self, levels: int, threshold: float, min_episodes: int) -> None:
+
+class Curriculum:
+    """Levels k = 0..levels with privilege scale s(k): ``schedule[k]`` or, without a schedule,
+    1 − k/levels. :meth:`advance` moves to the next level once at least ``min_episodes``
+    episodes have finished at this one and the success rate of the last ``min_episodes`` of
+    them is at least ``threshold``."""
+
+    def __init__(self, levels: int, threshold: float, min_episodes: int,
+                 schedule: Sequence[float] | None = None) -> None:
         if levels < 1 or not 0.0 <= threshold <= 1.0 or min_episodes < 1:
             raise ValueError(f"curriculum needs levels >= 1, threshold in [0, 1], min_episodes >= 1; "
                              f"got {levels}, {threshold}, {min_episodes}")
+        if schedule:
+            schedule = check_schedule(schedule)
+            levels = len(schedule) - 1
+        else:
+            schedule = tuple(1.0 - k / levels for k in range(levels + 1))
+        self.schedule: tuple[float, ...] = tuple(schedule)
+        """s of each level k = 0..levels."""
         self.levels, self.threshold, self.min_episodes = levels, threshold, min_episodes
         self.level = 0
         self.episodes = 0
@@ -38,8 +63,8 @@ class Curriculum:
 
     @property
     def scale(self) -> float:
-        """s(k) in [0, 1]: 1 at the start, 0 once the curriculum is done."""
-        return 1.0 - self.level / self.levels
+        """s(k) in [0, 1]: ``schedule[0]`` at the start, 0 once the curriculum is done."""
+        return self.schedule[min(self.level, self.levels)]
 
     @property
     def done(self) -> bool:
@@ -54,8 +79,13 @@ class Curriculum:
     def success_rate(self) -> float:
         return self.successes / len(self.recent) if self.recent else float("nan")
 
-    def observe(self, done: torch.Tensor, success: torch.Tensor) -> None:
-        """Count finished episodes done bool[N] and which of them succeeded, success bool[N]."""
+    def observe(self, done: torch.Tensor, success: torch.Tensor, started: torch.Tensor | None = None) -> None:
+        """Count finished episodes done bool[N] and which of them succeeded, success bool[N].
+        With ``started`` int[N], the level each episode began at, only episodes run entirely at
+        the current level count: one begun with more privilege would credit this level with
+        the previous level's successes."""
+        if started is not None:
+            done = done & (started == self.level)
         self.episodes += int(done.sum())
         self.recent.extend(bool(s) for s in success[done].tolist())
 
@@ -86,8 +116,9 @@ class PrivilegedActionEnv:
     ``action_dim`` (and ``action_low``/``action_high``) stay the robot's: what a deployed policy
     outputs. ``step`` accepts float[N, A] or float[N, A + privileged_action_dim]; the extra
     columns in [-1, 1] become a world-frame wrench on ``cfg.body`` of s·(max_force, max_torque)
-    per axis. The ``"privileged"`` observation group gains s as its last column (the critic
-    knows how much help there is). Built with s = 0: a physically plain environment.
+    per axis, acting only where ``cfg.gate_sensors`` are within ``cfg.gate_radius`` (when
+    given). The ``"privileged"`` observation group gains s as its last column (the critic knows
+    how much help there is). Built with s = 0: a physically plain environment.
     """
 
     def __init__(self, env: Any, cfg: PrivilegedConfig, scale: float = 0.0) -> None:
@@ -102,6 +133,13 @@ class PrivilegedActionEnv:
         self.obs_dims = {**env.obs_dims, "privileged": env.obs_dims["privileged"] + 1}
         limits = [cfg.max_force] * 3 + ([cfg.max_torque] * 3 if cfg.max_torque > 0 else [])
         self._limits = torch.tensor(limits, device=self.device)
+        if cfg.gate_sensors and len(cfg.gate_sensors) != 2:
+            raise ValueError(f"robust.privileged.gate_sensors: name two position sensors (e.g. [ee_pos, cube_pos]), "
+                             f"got {list(cfg.gate_sensors)}")
+        for name in cfg.gate_sensors:
+            if name not in self.sim.layout.sensors:
+                raise ValueError(f"robust.privileged.gate_sensors: no sensor {name!r} in the scene; sensors: "
+                                 f"{', '.join(self.sim.layout.sensors)}")
         self._relax = cfg.relax_depth > 0 and bool(cfg.relax_bodies)
         if self._relax and not hasattr(self.sim, "relax_contacts"):
             raise ValueError("robust.privileged.relax_depth: relaxed contacts need the native backend "
@@ -143,11 +181,19 @@ class PrivilegedActionEnv:
         robot = check_actions(actions, self.num_envs, a)
         return robot, torch.zeros(self.num_envs, p, device=self.device)
 
+    def gate(self) -> torch.Tensor:
+        """float[N, 1]: 1 in the worlds where the privileged wrench acts (``gate_sensors`` at most
+        ``gate_radius`` apart, or everywhere without them), else 0."""
+        if not self.cfg.gate_sensors:
+            return torch.ones(self.num_envs, 1, device=self.device)
+        a, b = (self.sim.sensor(name)[:, :3] for name in self.cfg.gate_sensors)
+        return (torch.linalg.norm(b - a, dim=1, keepdim=True) <= self.cfg.gate_radius).float()
+
     def privileged_wrench(self, privileged: torch.Tensor) -> torch.Tensor:
         """float[N, P] in [-1, 1] -> the wrench float[N, 6] it applies at the current scale."""
         wrench = torch.zeros(self.num_envs, 6, device=self.device)
         wrench[:, :privileged.shape[1]] = self.scale * self._limits * privileged
-        return wrench
+        return wrench * self.gate()
 
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         robot, privileged = self.split(actions)

@@ -60,3 +60,49 @@ def test_counts_from_all_processes_decide_the_level() -> None:
     finish(c, 2, 2)                          # this process alone: too few episodes
     assert not c.advance((20, 10, 4))        # all processes: 4 of the last 10 succeeded
     assert c.advance((20, 10, 5)) and c.level == 1
+
+
+def test_explicit_schedule_is_followed_to_zero() -> None:
+    c = Curriculum(levels=4, threshold=0.6, min_episodes=10, schedule=[1.0, 0.5, 0.25, 0.12, 0.06, 0.0])
+    assert c.levels == 5                     # the schedule replaces ``levels``
+    scales = [c.scale]
+    while not c.done:
+        finish(c, 10, 6)
+        assert c.advance()
+        scales.append(c.scale)
+    assert scales == [1.0, 0.5, 0.25, 0.12, 0.06, 0.0]
+    finish(c, 10, 10)
+    assert not c.advance() and c.scale == 0.0
+
+
+def test_schedule_may_start_below_one_and_round_trips_by_level() -> None:
+    c = Curriculum(levels=1, threshold=0.5, min_episodes=2, schedule=(0.4, 0.1, 0.0))
+    finish(c, 2, 1)
+    assert c.advance() and c.scale == 0.1
+    other = Curriculum(levels=1, threshold=0.5, min_episodes=2, schedule=(0.4, 0.1, 0.0))
+    other.load_state_dict(c.state_dict())
+    assert other.scale == 0.1
+
+
+@pytest.mark.parametrize(("schedule", "reason"), [
+    ([1.0, 0.5], "ending at 0.0"),
+    ([0.0], "at least two"),
+    ([1.0, 0.5, 0.5, 0.0], "strictly decrease"),
+    ([0.5, 1.0, 0.0], "strictly decrease"),
+    ([1.5, 0.5, 0.0], r"in \[0, 1\]"),
+])
+def test_bad_explicit_schedules_are_refused_naming_the_key(schedule: list[float], reason: str) -> None:
+    with pytest.raises(ValueError, match=f"robust.privileged.schedule.*{reason}"):
+        Curriculum(levels=4, threshold=0.6, min_episodes=10, schedule=schedule)
+
+
+def test_episodes_begun_at_an_earlier_level_do_not_count() -> None:
+    c = Curriculum(levels=2, threshold=0.5, min_episodes=2)
+    started = torch.zeros(3, dtype=torch.long)
+    c.observe(torch.tensor([True, True, False]), torch.tensor([True, True, False]), started)
+    assert c.advance() and c.level == 1
+    started[:2] = c.level                   # worlds 0 and 1 restarted at level 1; world 2 is mid-episode
+    c.observe(torch.tensor([False, False, True]), torch.tensor([False, False, True]), started)
+    assert c.episodes == 0                  # world 2's success came with level 0's privileges
+    c.observe(torch.tensor([True, True, False]), torch.tensor([False, True, False]), started)
+    assert c.episodes == 2 and c.successes == 1 and c.advance()

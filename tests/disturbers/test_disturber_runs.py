@@ -80,3 +80,32 @@ def test_robustness_eval_refuses_bad_arguments(tmp_path: Path, capsys) -> None:
 def test_missing_oracle_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="robust.hinf.oracle: give the oracle"):
         Trainer(tiny(tmp_path, "quadruped_walk", {"hinf": {"enabled": True}}))
+
+
+def test_relative_oracle_run_logs_and_resumes_its_measured_oracle(tmp_path: Path) -> None:
+    relative = {"hinf": {"enabled": True, "oracle_mode": "relative", "cost_terms": ["track_lin_vel"],
+                         "reference_fraction": 0.25, "hidden": [16]}}
+    cfg = tiny(tmp_path, "quadruped_walk", relative, **SHORT)
+    first = Trainer(cfg)
+    first.train()
+    oracle = first.robust.hinf.oracle["track_lin_vel"]
+    assert 0.0 < oracle <= 1.0 and first.robust.hinf.reference == 2  # 2 of the 8 worlds are never pushed
+    longer = from_dict(TrainConfig, {**checkpoints.to_dict(cfg), "budget": {"env_steps": 3 * 64}})
+    resumed = Trainer(longer, resume=first.run_dir)
+    assert resumed.robust.hinf.oracle["track_lin_vel"] == pytest.approx(oracle)
+
+
+def test_relative_oracle_needs_cost_terms(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="robust.hinf.cost_terms"):
+        Trainer(tiny(tmp_path, "quadruped_walk", {"hinf": {"enabled": True, "oracle_mode": "relative"}}))
+
+
+def test_robustness_eval_attacks_with_a_relative_oracle_disturber_on_one_world(tmp_path: Path) -> None:
+    relative = {"hinf": {"enabled": True, "oracle_mode": "relative", "cost_terms": ["track_lin_vel"],
+                         "hidden": [16]}}
+    run = Trainer(tiny(tmp_path, "quadruped_walk", relative, **SHORT)).train()["run_dir"]
+    # One world leaves no reference world: evaluation must not need one.
+    assert main(["robustness-eval", run, "--magnitudes", "0", "50", "--directions", "1", "--episodes", "1",
+                 "--push-start", "2", "--push-steps", "4"]) == 0
+    result = json.loads((Path(run) / "robustness.json").read_text())
+    assert [r["magnitude"] for r in result["adversary"]] == [50.0]

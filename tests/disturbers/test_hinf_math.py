@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from robot_rl.disturbers.hinf import (
     constraint_violation,
     discounted_sums,
     oracle_cost,
+    reference_oracle,
     update_multiplier,
 )
 
@@ -109,3 +112,108 @@ def test_logged_cost_and_violation_use_raw_costs_not_bootstrapped_ones() -> None
     row = d.update(obs)
     assert row["hinf/cost"] == pytest.approx(0.5)
     assert row["hinf/violation"] == pytest.approx(0.5 + 0.5 * 0.5)  # Ĵ(c) over one segment, γ = 0.5
+
+
+def test_multiplier_is_capped_at_max_lambda() -> None:
+    assert update_multiplier(0.9, 2.0, 0.1, max_value=1.0) == 1.0        # 0.9 + 0.2 capped
+    assert update_multiplier(0.5, 2.0, 0.1, max_value=1.0) == pytest.approx(0.7)  # below the cap: unchanged rule
+    assert update_multiplier(1.0, -3.0, 0.1, max_value=1.0) == pytest.approx(0.7)  # leaves the cap when satisfied
+    assert update_multiplier(0.1, -5.0, 0.1, max_value=1.0) == 0.0       # still projected onto λ ≥ 0
+
+
+def test_relative_cost_is_the_signed_gap_to_the_measured_oracle() -> None:
+    terms = {"track_lin_vel": torch.tensor([0.8, 0.5, 0.9]), "track_ang_vel": torch.tensor([0.3, 0.4, 0.1])}
+    oracle = {"track_lin_vel": 0.7, "track_ang_vel": 0.3}
+    terminated = torch.tensor([False, True, False])
+    # world 0: (0.7 − 0.8) + (0.3 − 0.3) − 5·0.1 = −0.6 (better than undisturbed: negative, not clamped)
+    # world 1: 0.2 + (−0.1) + 5·(1 − 0.1) = 4.6; world 2: −0.2 + 0.2 − 0.5 = −0.5
+    cost = oracle_cost(terms, oracle, terminated, 5.0, clamp=False, termination_rate=0.1)
+    torch.testing.assert_close(cost, torch.tensor([-0.6, 4.6, -0.5]))
+
+
+def test_reference_oracle_averages_the_first_worlds_only() -> None:
+    terms = {"r": torch.tensor([[1.0, 3.0, 100.0], [2.0, 6.0, 100.0]])}  # T=2, N=3; world 2 is pushed
+    terminated = torch.tensor([[False, True, True], [False, False, True]])
+    oracle, rate = reference_oracle(terms, terminated, 2)
+    assert oracle == {"r": pytest.approx(3.0)} and rate == pytest.approx(0.25)  # (1+3+2+6)/4; 1 of 4 steps
+    with pytest.raises(ValueError, match="at least one undisturbed world"):
+        reference_oracle(terms, terminated, 0)
+
+
+def relative_disturber(num_envs: int, num_steps: int, **cfg) -> HInfDisturber:
+    algo = PPOConfig(num_steps=num_steps, num_epochs=1, num_minibatches=1, gamma=0.9, lam=0.95)
+    cfg = {"reference_fraction": 0.25, "termination_cost": 5.0, **cfg}
+    hinf = HInfConfig(enabled=True, max_force=10.0, hidden=(8,), oracle_mode="relative", cost_terms=("r",), **cfg)
+    return HInfDisturber(hinf, algo, 3, num_envs, torch.device("cpu"), {}, torch.Generator().manual_seed(0))
+
+
+def run_rollout(d: HInfDisturber, reward: Callable[[int, torch.Tensor], torch.Tensor],
+                fall_prob: float, seed: int = 0) -> dict[str, float]:
+    """One rollout of d's length where reward(t, force float[N, 3]) gives the term and worlds
+    fall with probability fall_prob per step; returns the disturber's metrics."""
+    g = torch.Generator().manual_seed(seed)
+    n = d._obs.shape[1]
+    obs = torch.zeros(n, 3)
+    for t in range(d._obs.shape[0]):
+        force = d.act(obs)
+        terminated = torch.rand(n, generator=g) < fall_prob
+        d.record({"r": reward(t, force)}, terminated, torch.zeros(n, dtype=torch.bool), obs)
+    d.shaper(obs)
+    return d.update(obs)
+
+
+def test_undisturbed_policy_has_about_zero_violation_with_a_relative_oracle() -> None:
+    # Every world draws its term from the same distribution (mean 0.6, far below the best
+    # value 1.0) and falls equally often: without disturbance, nothing is the disturber's doing.
+    noise = torch.Generator().manual_seed(1)
+
+    def reward(t: int, force: torch.Tensor) -> torch.Tensor:
+        return 0.6 + 0.2 * torch.randn(force.shape[0], generator=noise)
+
+    d = relative_disturber(num_envs=4000, num_steps=10, start_iteration=100, lambda_init=0.5)
+    d.set_iteration(0)  # silent: no force anywhere
+    row = run_rollout(d, reward, fall_prob=0.02)
+    assert abs(row["hinf/violation"]) < 0.05
+    assert row["hinf/oracle/r"] == pytest.approx(0.6, abs=0.01)
+    assert row["hinf/oracle/termination_rate"] == pytest.approx(0.02, abs=0.005)
+    # A fixed best value of 1.0 would call the same policy a violator: Ĵ(0.4 per step) over 10 steps.
+    absolute = small_disturber()
+    absolute_cost = oracle_cost({"r": torch.full((1,), 0.6)}, {"r": 1.0}, torch.zeros(1, dtype=torch.bool))
+    assert float(absolute_cost) == pytest.approx(0.4) and absolute.relative is False
+
+
+def test_relative_violation_counts_what_the_push_costs() -> None:
+    # The pushed worlds lose 0.1 per step whatever the push; the reference worlds are untouched.
+    def reward(t: int, force: torch.Tensor) -> torch.Tensor:
+        return torch.where(torch.linalg.norm(force, dim=1) > 0, 0.5, 0.6)
+
+    d = relative_disturber(num_envs=8, num_steps=3, eta=0.0)
+    d.set_iteration(0)
+    row = run_rollout(d, reward, fall_prob=0.0)
+    assert d.reference == 2                                           # 25% of 8 worlds are never pushed
+    # oracle 0.6 from worlds 0-1; pushed worlds: cost 0.1 per step, Ĵ = 0.1·(1 + 0.9 + 0.81)
+    assert row["hinf/oracle/r"] == pytest.approx(0.6)
+    assert row["hinf/violation"] == pytest.approx(0.271)
+    assert row["hinf/cost"] == pytest.approx(0.1)
+    assert row["hinf/lambda"] == pytest.approx(0.05 * 0.271)         # λ rose from 0 at lambda_lr 0.05
+
+
+def test_reference_worlds_are_never_pushed_and_bad_fractions_are_refused() -> None:
+    d = relative_disturber(num_envs=8, num_steps=1)
+    d.set_iteration(0)
+    force = d.act(torch.randn(8, 3))
+    assert torch.equal(force[:2], torch.zeros(2, 3)) and bool((torch.linalg.norm(force[2:], dim=1) > 0).all())
+    with pytest.raises(ValueError, match="reference_fraction"):
+        relative_disturber(num_envs=2, num_steps=1, reference_fraction=0.1)   # rounds to 0 undisturbed worlds
+    with pytest.raises(ValueError, match="cost_terms"):
+        HInfDisturber(HInfConfig(enabled=True, oracle_mode="relative"), PPOConfig(), 3, 8, torch.device("cpu"), {},
+                      torch.Generator())
+
+
+def test_measured_oracle_survives_a_checkpoint() -> None:
+    d = relative_disturber(num_envs=8, num_steps=2, start_iteration=5)
+    d.set_iteration(0)
+    run_rollout(d, lambda t, force: torch.full((force.shape[0],), 0.3), fall_prob=0.0)
+    other = relative_disturber(num_envs=8, num_steps=2, start_iteration=5)
+    other.load_state_dict(d.state_dict())
+    assert other.oracle == {"r": pytest.approx(0.3)} and other._oracle_measured

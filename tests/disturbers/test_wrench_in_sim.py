@@ -118,3 +118,20 @@ def test_unknown_body_is_named_with_the_choices(push_env) -> None:
     cfg = from_dict(TrainConfig, {"robust": {"push": {"max_force": 1.0, "body": "cupe"}}})
     with pytest.raises(ValueError, match="robust.push.body: no body 'cupe'.*cube"):
         Robustness.build(cfg, push_env, seed=0)
+
+
+def test_gated_privileged_force_acts_only_near_the_gripper(push_env) -> None:
+    push_env.reset(seed=0)
+    gap = torch.linalg.norm(push_env.sim.sensor("ee_pos") - push_env.sim.sensor("cube_pos"), dim=1)
+    radius = float(gap.median())  # some worlds within the radius, some beyond
+    near = gap <= radius
+    assert bool(near.any()) and bool((~near).any()), gap
+    cfg = PrivilegedConfig(enabled=True, max_force=2.0, gate_sensors=("ee_pos", "cube_pos"), gate_radius=radius)
+    env = PrivilegedActionEnv(push_env, cfg, scale=1.0)
+    push = torch.tensor([[1.0, -0.5, 0.25]]).expand(3, 3)
+    wrench = env.privileged_wrench(push)
+    torch.testing.assert_close(wrench[near, :3], 2.0 * push[near])  # s · max_force · p where near
+    assert torch.equal(wrench[~near], torch.zeros(int((~near).sum()), 6))
+    with pytest.raises(ValueError, match="robust.privileged.gate_sensors: no sensor 'tip_pos'"):
+        PrivilegedActionEnv(push_env, PrivilegedConfig(enabled=True, gate_sensors=("tip_pos", "cube_pos")))
+
