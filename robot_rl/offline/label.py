@@ -44,8 +44,10 @@ class LabelConfig:
     label_pairs: Literal["same_episode", "any"] = "same_episode"
     """Draw the judged pairs within one episode, or from any two labelled frames."""
     progress_column: str = "observation.progress"
-    """Ground-truth progress of each frame: what the oracle labeller judges by and what the
-    written rewards are compared against."""
+    """What the oracle labeller judges each frame by, and what the written rewards are compared
+    against: ground-truth progress, or a per-transition column such as ``next.reward`` (B-Pref's
+    scripted teacher judges by the true reward). A ``next.*`` column's value of transition t
+    describes frame t+1 and is moved there (an episode's first frame keeps its own row's)."""
     save: str | None = None
     """Also save the fitted module here (modules with a ``save`` method)."""
     seed: int = 0
@@ -57,6 +59,16 @@ def shift_to_next(values: np.ndarray, episode: np.ndarray) -> np.ndarray:
     out = values.copy()
     same = episode[1:] == episode[:-1]
     out[:-1] = np.where(same, values[1:], values[:-1])
+    return out
+
+
+def shift_to_previous(values: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """Per-transition values float[N] -> per frame: frame t gets transition t−1's value within
+    the episode (the first frame keeps its own); the inverse of :func:`shift_to_next` inside
+    episodes."""
+    out = values.copy()
+    same = episode[1:] == episode[:-1]
+    out[1:] = np.where(same, values[:-1], values[1:])
     return out
 
 
@@ -94,6 +106,8 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     frames = [inputs[torch.as_tensor(episode == e)] for e in ids]
     fit: dict[str, Any] = {"fit": "none"}
     truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
+    if truth is not None and cfg.progress_column.startswith("next."):
+        truth = shift_to_previous(truth, episode)
     if cfg.module in FITTERS and n_labelled:
         if truth is None:
             raise DatasetError(f"{root}: missing column {cfg.progress_column!r}, which the labeller judges by")

@@ -87,3 +87,17 @@ def test_launch_files_load() -> None:
         else:  # panda_push_<algo>.yaml, RLPD being SAC's options
             assert load(OfflineConfig, path).algo == {"rlpd": "sac"}.get(path.stem.split("_")[-1],
                                                                           path.stem.split("_")[-1])
+
+
+def test_frame_and_transition_values_move_one_step_within_episodes() -> None:
+    from robot_rl.offline.label import shift_to_next, shift_to_previous
+
+    episode = np.array([0, 0, 0, 1, 1])
+    frames = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    # transition t's reward is the score of frame t+1; an episode's last frame scores itself
+    np.testing.assert_array_equal(shift_to_next(frames, episode), [2.0, 3.0, 3.0, 20.0, 20.0])
+    # a next.* value of transition t describes frame t+1; an episode's first frame keeps its own
+    np.testing.assert_array_equal(shift_to_previous(np.array([2.0, 3.0, 4.0, 20.0, 30.0]), episode),
+                                  [2.0, 2.0, 3.0, 20.0, 20.0])
+    inner = np.array([False, True, True, False, True])  # frames that follow a transition of their episode
+    np.testing.assert_array_equal(shift_to_previous(shift_to_next(frames, episode), episode)[inner], frames[inner])
