@@ -11,7 +11,7 @@ SAC without demos, the same network, batch and budget; deterministic evaluations
 ``--eval-every`` env steps. Reported: env steps to ``--target`` success (or the success rate at
 equal steps when neither reaches it within the budget).
 
-    python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1
+    python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1 --episodes 100
     python benchmarks/offline_rl.py --part evaluate runs/panda_push/<run> ...     # policy.pt on eval.json's episodes
     python benchmarks/offline_rl.py --part online --dataset runs/data/push_mixed --env-steps 15000 --minutes 15 \
         --hidden 128 128 --utd 2
