@@ -41,7 +41,8 @@ def _fit_critic(module, frames: Frames, progress, cfg: RewardEvalConfig) -> dict
 
 @FITTERS.register("preference")
 def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> dict:
-    from robot_rl.rewards.labellers.oracle import OracleLabeller, ProgressTable
+    from robot_rl.rewards.labellers.base import labels_of
+    from robot_rl.rewards.labellers.oracle import OracleLabeller, progress_values_only
     from robot_rl.rewards.preference import sample_pairs
 
     images = torch.cat(frames)
@@ -49,17 +50,9 @@ def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> 
     gen = torch.Generator().manual_seed(cfg.seed)
     episode = torch.arange(len(frames)).repeat_interleave(torch.tensor([len(f) for f in frames]))
     i, j = sample_pairs(len(images), cfg.labels, gen, episode if cfg.label_pairs == "same_episode" else None).T
-    if getattr(module, "uses_state", False):  # states: judge by the indices' progress, no pixel lookup
-        from robot_rl.rewards.labellers.base import labels_of
-        from robot_rl.rewards.labellers.oracle import progress_values_only
-
-        oracle = OracleLabeller(progress_values_only, flip_prob=cfg.label_flip, tie_threshold=0.02,
-                                seed=cfg.seed)
-        labels = labels_of(oracle.label_progress(truth[i], truth[j]))
-    else:
-        oracle = OracleLabeller(ProgressTable(images, truth), flip_prob=cfg.label_flip, tie_threshold=0.02,
-                                seed=cfg.seed)
-        labels = oracle.label(images[i], images[j], "")
+    # The pairs' progress is known by index, so the oracle judges it directly (no lookup by pixels).
+    oracle = OracleLabeller(progress_values_only, flip_prob=cfg.label_flip, tie_threshold=0.02, seed=cfg.seed)
+    labels = labels_of(oracle.label_progress(truth[i], truth[j]))
     stats = module.fit(images[i], images[j], labels)
     return {"labels": cfg.labels, "flip_prob": cfg.label_flip, "pairs": cfg.label_pairs,
             **{k: float(v) for k, v in stats.items()}}
