@@ -42,9 +42,9 @@ def policy_source(spec: str) -> Callable[[Obs], torch.Tensor]:
     raise FileNotFoundError(f"policy:{spec}: no such policy file or run directory")
 
 
-def keyboard_source(env) -> Callable[[Obs], torch.Tensor]:
+def keyboard_source(env) -> tuple[Callable[[Obs], torch.Tensor], Callable[[], None]]:
     """Actions from a person at the keyboard (:class:`robot_rl_sim.scripted.KeyboardArm`), who
-    watches world 0 in a MuJoCo viewer paced to the control rate; ``.close()`` closes the window."""
+    watches world 0 in a MuJoCo viewer paced to the control rate, and what closes the window."""
     from robot_rl.teleop import MOTION_HELP, HeldKeys
     from robot_rl_sim.scripted import KeyboardArm, open_keyboard_viewer
 
@@ -58,8 +58,7 @@ def keyboard_source(env) -> Callable[[Obs], torch.Tensor]:
         show()
         return arm.act()
 
-    act.close = close  # type: ignore[attr-defined]
-    return act
+    return act, close
 
 
 def _scripted(controller) -> Callable[[Obs], torch.Tensor]:
@@ -95,8 +94,7 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     if source.startswith("policy:"):
         policy = policy_source(source.split(":", 1)[1])
     elif source == "keyboard":
-        policy = keyboard_source(env)
-        close_viewer = policy.close  # type: ignore[attr-defined]
+        policy, close_viewer = keyboard_source(env)
     elif source != "scripted":
         raise ValueError(f"source {source!r}: use scripted, policy:RUN_DIR or keyboard")
     qualities = list(qualities) if qualities is not None else ["expert"] * episodes

@@ -210,9 +210,12 @@ def open_keyboard_viewer(env: SimVecEnv, keys: HeldKeys) -> tuple[Callable[[], N
     import os
     import sys
 
+    def no_display(why: str) -> RuntimeError:
+        return RuntimeError(f"keyboard recording opens a MuJoCo viewer window and needs a display ({why}); "
+                            "run it in a desktop session, or record with --source scripted|policy:RUN_DIR")
+
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise RuntimeError("keyboard recording opens a MuJoCo viewer window and needs a display (DISPLAY is "
-                           "not set); run it in a desktop session, or record with --source scripted|policy:RUN_DIR")
+        raise no_display("DISPLAY is not set")
     import mujoco
     import mujoco.viewer
 
@@ -225,8 +228,7 @@ def open_keyboard_viewer(env: SimVecEnv, keys: HeldKeys) -> tuple[Callable[[], N
     try:
         viewer = mujoco.viewer.launch_passive(model, data, key_callback=on_key)
     except Exception as error:  # no display, no GL: say what is needed
-        raise RuntimeError(f"keyboard recording opens a MuJoCo viewer window and needs a display ({error}); "
-                           f"run it on a desktop session, or record with --source scripted|policy:RUN_DIR") from None
+        raise no_display(str(error)) from None
     next_frame = time.monotonic()
 
     def show() -> None:
