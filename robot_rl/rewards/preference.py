@@ -280,7 +280,7 @@ class PreferenceReward:
         if n == 0:
             return stats
         config, members = self.config, len(self.ensemble)
-        if self.uses_state:
+        if self.uses_state and not all(bool(net.input_set) for net in self.ensemble):
             states = torch.cat([self.a, self.b]).to(self.device)
             for net in self.ensemble:
                 net.set_input_statistics(states)
