@@ -150,8 +150,8 @@ class HInfDisturber:
         self._cost_values = torch.zeros(t, n, device=device)
         self._intensity = torch.zeros(t, n, device=device)
         self._dones = torch.zeros(t, n, dtype=torch.bool, device=device)
-        self._terms = {name: torch.zeros(t, n, device=device) for name in self.oracle}
-        """float[T, N] per cost term (relative mode: the oracle is measured from them)."""
+        self._terms = {name: torch.zeros(t, n, device=device) for name in self.oracle} if self.relative else {}
+        """float[T, N] per cost term, relative mode only (the oracle is measured from them)."""
         self._terminated = torch.zeros(t, n, dtype=torch.bool, device=device)
         self._step = 0
         self.bound = 0.0
