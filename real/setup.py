@@ -14,7 +14,7 @@ from setuptools import setup
 
 PACKAGE = "robot_rl_ros"
 HERE = os.path.dirname(os.path.abspath(__file__))
-NODES = ("fake_arm", "policy_node", "intervention", "recorder")
+NODES = ("fake_arm", "policy_node", "intervention", "recorder", "learner_node")
 
 
 def relative(pattern: str) -> list[str]:

@@ -58,6 +58,8 @@ class Topics:
     """Float64MultiArray [x, y, z] goal of reach policies (m)."""
     transition: str = "/policy/transition"
     """Float64MultiArray: one record per control step (see ``robot_rl_ros.transition``)."""
+    weights: str = "/policy/weights"
+    """Float32MultiArray: the learner's newest actor weights (see ``robot_rl_ros.weights``), latched."""
     holding: str = "/safety/holding"
     """std_msgs/Bool: the safety filter holds the robot this step."""
     teleop_twist: str = "/teleop/twist"

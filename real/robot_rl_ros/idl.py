@@ -12,7 +12,7 @@ No ``from __future__ import annotations`` here: cyclonedds reads the field annot
 from dataclasses import dataclass, field
 
 from cyclonedds.idl import IdlStruct
-from cyclonedds.idl.types import float64, int32, sequence, uint8, uint32
+from cyclonedds.idl.types import float32, float64, int32, sequence, uint8, uint32
 
 
 @dataclass
@@ -55,6 +55,12 @@ class MultiArrayLayout_(IdlStruct, typename="std_msgs::msg::dds_::MultiArrayLayo
 class Float64MultiArray_(IdlStruct, typename="std_msgs::msg::dds_::Float64MultiArray_"):
     layout: MultiArrayLayout_ = field(default_factory=MultiArrayLayout_)
     data: sequence[float64] = field(default_factory=list)
+
+
+@dataclass
+class Float32MultiArray_(IdlStruct, typename="std_msgs::msg::dds_::Float32MultiArray_"):
+    layout: MultiArrayLayout_ = field(default_factory=MultiArrayLayout_)
+    data: sequence[float32] = field(default_factory=list)
 
 
 @dataclass
@@ -114,6 +120,7 @@ IDL_TYPES: dict[str, type[IdlStruct]] = {
     "std_msgs/msg/MultiArrayDimension": MultiArrayDimension_,
     "std_msgs/msg/MultiArrayLayout": MultiArrayLayout_,
     "std_msgs/msg/Float64MultiArray": Float64MultiArray_,
+    "std_msgs/msg/Float32MultiArray": Float32MultiArray_,
     "sensor_msgs/msg/JointState": JointState_,
     "sensor_msgs/msg/Image": Image_,
     "trajectory_msgs/msg/JointTrajectoryPoint": JointTrajectoryPoint_,

@@ -26,9 +26,10 @@ JOINT_STATE = "sensor_msgs/msg/JointState"
 IMAGE = "sensor_msgs/msg/Image"
 JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 FLOAT64_ARRAY = "std_msgs/msg/Float64MultiArray"
+FLOAT32_ARRAY = "std_msgs/msg/Float32MultiArray"
 BOOL = "std_msgs/msg/Bool"
 TWIST = "geometry_msgs/msg/Twist"
-MESSAGE_TYPES = (JOINT_STATE, IMAGE, JOINT_TRAJECTORY, FLOAT64_ARRAY, BOOL, TWIST)
+MESSAGE_TYPES = (JOINT_STATE, IMAGE, JOINT_TRAJECTORY, FLOAT64_ARRAY, FLOAT32_ARRAY, BOOL, TWIST)
 """The ROS 2 types the nodes exchange."""
 
 _T = TYPESTORE.types
@@ -40,6 +41,7 @@ Image = _T[IMAGE]
 JointTrajectory = _T[JOINT_TRAJECTORY]
 JointTrajectoryPoint = _T["trajectory_msgs/msg/JointTrajectoryPoint"]
 Float64MultiArray = _T[FLOAT64_ARRAY]
+Float32MultiArray = _T[FLOAT32_ARRAY]
 MultiArrayLayout = _T["std_msgs/msg/MultiArrayLayout"]
 MultiArrayDimension = _T["std_msgs/msg/MultiArrayDimension"]
 Bool = _T[BOOL]
@@ -106,6 +108,14 @@ def float64_array(values: Sequence[float] | np.ndarray, dims: Sequence[tuple[str
         layout.append(MultiArrayDimension(label=label, size=int(size), stride=int(stride)))
         stride = stride // max(int(size), 1)
     return Float64MultiArray(layout=MultiArrayLayout(dim=layout, data_offset=0), data=data)
+
+
+def float32_array(values: Sequence[float] | np.ndarray, label: str = "") -> Any:
+    """std_msgs/Float32MultiArray of ``values`` flattened, with one dimension named ``label``
+    (bulk data such as network weights: half the bytes of float64)."""
+    data = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    return Float32MultiArray(layout=MultiArrayLayout(
+        dim=[MultiArrayDimension(label=label, size=len(data), stride=len(data))], data_offset=0), data=data)
 
 
 def boolean(value: bool) -> Any:

@@ -7,11 +7,16 @@ joint targets -> safety filter -> /<controller>/commands (or joint_trajectory), 
 transition record on /policy/transition. Malformed joint states (wrong names or count, NaN)
 are logged and no command is sent; stale states, the e-stop and bad actions make the safety
 filter hold. The policy file is checked against the robot before the node joins the network.
+
+With ``learn:=true`` the node also takes the actor weights ``learner_node`` publishes on
+/policy/weights: they are checked against the loaded policy when they arrive (weights that do
+not fit are refused, the old ones kept) and swapped in between two control steps, never during one.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl_ros import messages as M
+from robot_rl_ros import weights as W
 from robot_rl_ros.config import RobotConfig, load_robot
 from robot_rl_ros.intervention import JointDeltaSource, Mux, TwistSource
 from robot_rl_ros.node import NodeError, Rate, Shutdown, Throttle, run, setup_logging
@@ -46,6 +52,8 @@ class PolicyNodeParams:
     teleop: bool = param(True, "listen to the teleop topics (intervention)")
     wait_for_recorder_s: float = param(0.0, "before moving, wait this long for a subscriber on the transition "
                                             "topic (the recorder) and fail without one; 0 does not wait")
+    learn: bool = param(False, "run the newest actor weights the learner node publishes on the robot's weights "
+                               "topic (needs a policy exported from offline training or fine-tuning)")
     backend: str = param("auto", "transport: auto, cyclone or rclpy")
 
 
@@ -137,6 +145,14 @@ class PolicyNode:
         if goals.size % self.task.goal_dim:
             raise ValueError(f"target has {goals.size} values; give {self.task.goal_dim} per goal")
         self.goals = goals.reshape(-1, self.task.goal_dim)
+        if params.learn:
+            W.check_learnable(self.policy, params.policy, "set learn:=false")
+        self.weights_version = 0
+        """The learner's weights version the policy runs (0: the policy file's own)."""
+        self.weights_latency_s = math.nan
+        """Publish time to swap-in time of the running weights (s)."""
+        self.pending: W.PolicyWeights | None = None
+        self.pending_lock = threading.Lock()
         self.topic_goal: np.ndarray | None = None
         self.safety = SafetyFilter(config, self.control_dt)
         self.states = StateTracker(config, self.warn)
@@ -163,6 +179,8 @@ class PolicyNode:
         if params.teleop:
             t.subscribe(topics.teleop_twist, M.TWIST, self.twist.on_message)
             t.subscribe(topics.teleop_joint_delta, M.FLOAT64_ARRAY, self.joint_delta.on_message)
+        if params.learn:
+            t.subscribe(topics.weights, M.FLOAT32_ARRAY, self.on_weights, LATCHED)
 
     # -- callbacks ----------------------------------------------------------------------------------
 
@@ -182,6 +200,34 @@ class PolicyNode:
             self.topic_goal = goal
         else:
             self.warn.warning("goal", "ignoring goal %s: expected %d finite numbers", goal, self.task.goal_dim)
+
+    def on_weights(self, msg: Any) -> None:
+        """Check new actor weights and keep them for the loop; weights that do not fit are refused."""
+        try:
+            weights = W.from_message(msg)
+        except ValueError as error:
+            self.warn.warning("weights", "ignoring a message on %s: %s", self.config.topics.weights, error)
+            return
+        problem = W.mismatch(weights.tensors, W.learnable_state(self.policy))
+        if problem:
+            self.warn.warning("weights", "refusing weights version %d for %s: %s (the learner's net.hidden must "
+                              "match this policy); still running version %d", weights.version, self.params.policy,
+                              problem, self.weights_version)
+            return
+        with self.pending_lock:
+            self.pending = weights  # a newer message replaces one the loop has not taken yet
+
+    def apply_weights(self) -> None:
+        """Swap in the newest checked weights; called by the loop between two steps."""
+        with self.pending_lock:
+            weights, self.pending = self.pending, None
+        if weights is None:
+            return
+        W.load_into(self.policy, weights)
+        self.weights_version = weights.version
+        self.weights_latency_s = (M.now_ns() - weights.stamp_ns) * 1e-9
+        self.log.info("running weights version %d (published %.0f ms ago)", weights.version,
+                      1e3 * self.weights_latency_s)
 
     # -- control loop -------------------------------------------------------------------------------
 
@@ -219,6 +265,7 @@ class PolicyNode:
         rate = Rate(1.0 / self.control_dt)
         self.log.info("running %s at %g Hz on %s", self.meta["task"], 1.0 / self.control_dt, self.config.command_topic)
         while not shutdown:
+            self.apply_weights()  # after the last step's work, out of the time the loop would sleep
             rate.sleep(shutdown)
             tick = time.time()  # the step's time: when the loop woke, before any work
             latest, goal = self.states.read(), self.goal(episode)

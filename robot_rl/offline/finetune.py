@@ -8,7 +8,8 @@ with the actor and the learner in separate processes.
 sampled symmetrically), the SAC/RLPD update at a fixed update-to-data ratio, and
 ``add(..., intervention)`` which puts a person's corrections into both buffers (HIL-SERL). A
 deployment loop feeds it transitions (see :func:`ros_transitions` for the ROS 2 recorder's
-records) and reads ``actor_state()`` to refresh its policy.
+records, :class:`TransitionStream` as they arrive) and reads ``actor_state()`` to refresh its
+policy; ``robot_rl_ros.learner_node`` does that on a robot.
 
 Actor-learner split (``sac.processes: actor_learner``): a ``torch.multiprocessing`` process
 steps the worlds with the latest weights and streams transitions through a queue; the learner
@@ -54,21 +55,27 @@ def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
 
 
 class OnlineLearner:
-    """SAC/RLPD learner: demo and online buffers, symmetric sampling, UTD updates."""
+    """SAC/RLPD learner: demo and online buffers, symmetric sampling, UTD updates.
+
+    Batches take ``sac.demo_fraction`` from the demo buffer whenever it holds anything, so a
+    person's interventions are sampled at that rate even without a dataset; without demos and
+    interventions every batch is online (plain SAC). ``norm`` fixes the observation normaliser
+    (e.g. the deployed policy's); by default it is the demos' statistics, or none."""
 
     def __init__(self, cfg: OfflineConfig, obs_dim: int, action_dim: int, demos: Transitions | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, norm: FixedNorm | None = None) -> None:
         s = cfg.sac
         self.cfg = cfg
         self.generator = generator or torch.Generator().manual_seed(cfg.seed)
-        norm = FixedNorm.of(demos.obs) if demos is not None and cfg.net.normalize_obs and len(demos) > 1 \
-            else FixedNorm.identity(obs_dim)
+        if norm is None:
+            norm = FixedNorm.of(demos.obs) if demos is not None and cfg.net.normalize_obs and len(demos) > 1 \
+                else FixedNorm.identity(obs_dim)
         self.sac = SAC(obs_dim, action_dim, cfg.net, s, norm, self.generator)
         self.demos = ReplayBuffer(obs_dim, action_dim, max(s.buffer_size // 2, len(demos) if demos else 1))
         if demos is not None:
             self.demos.add(demos.obs, demos.action.clamp(-1, 1), demos.reward, demos.next_obs, demos.done.float())
         self.online = ReplayBuffer(obs_dim, action_dim, s.buffer_size)
-        self.sampler = SymmetricSampler(self.demos, self.online, s.demo_fraction if demos is not None else 0.0)
+        self.sampler = SymmetricSampler(self.demos, self.online, s.demo_fraction)
         self.pending = 0
         """Environment steps added since the last update."""
 
@@ -98,23 +105,55 @@ class OnlineLearner:
         return {k: v.detach().clone() for k, v in self.sac.actor.state_dict().items()}
 
 
-def ros_transitions(records: Iterable[Any]) -> Iterator[tuple[np.ndarray, np.ndarray, float, np.ndarray, bool, bool]]:
-    """(obs, executed action, reward, next obs, done, intervention) from consecutive
-    ``robot_rl_ros.transition.Transition`` records (``observation``, ``action``,
-    ``intervention``, ``reward``, ``done``), as the policy node publishes them: a record's next
-    observation is the following record's; an episode's last record uses its own."""
-    previous = None
+RosTransition = tuple[np.ndarray, np.ndarray, float, np.ndarray, bool, bool]
+"""(obs float[P], executed action float[A], reward, next obs float[P], done, intervention)."""
+
+
+class TransitionStream:
+    """Consecutive ``robot_rl_ros.transition.Transition`` records (``episode``, ``step``,
+    ``observation``, ``action``, ``intervention``, ``reward``, ``done``), as the policy node
+    publishes them, in; transitions out as soon as they are known. A record's next observation
+    is the following record's, so it leaves one record later; an episode's last record (``done``,
+    or followed by another episode) uses its own observation. A record followed by a step that is
+    not its successor in the same episode (records lost, or the policy node restarted) has no
+    known next observation and is dropped (counted in ``dropped``)."""
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+        self.dropped = 0
+
+    def push(self, record: Any) -> list[RosTransition]:
+        out, previous = [], self.previous
+        if previous is not None:
+            if previous.episode != record.episode:
+                out.append(_transition(previous, previous.observation))
+            elif record.step == previous.step + 1:
+                out.append(_transition(previous, record.observation))
+            else:
+                self.dropped += 1
+        if record.done:
+            out.append(_transition(record, record.observation))
+            self.previous = None
+        else:
+            self.previous = record
+        return out
+
+    def flush(self) -> list[RosTransition]:
+        """The held-back last record as an episode end (at the end of a recording)."""
+        previous, self.previous = self.previous, None
+        return [] if previous is None else [_transition(previous, previous.observation)]
+
+
+def _transition(record: Any, next_obs: np.ndarray) -> RosTransition:
+    return record.observation, record.action, record.reward, next_obs, record.done, record.intervention
+
+
+def ros_transitions(records: Iterable[Any]) -> Iterator[RosTransition]:
+    """Every transition of a finished stream of records (see :class:`TransitionStream`)."""
+    stream = TransitionStream()
     for record in records:
-        if previous is not None and previous.episode == record.episode:
-            yield (previous.observation, previous.action, previous.reward, record.observation, previous.done,
-                   previous.intervention)
-        elif previous is not None:
-            yield (previous.observation, previous.action, previous.reward, previous.observation, previous.done,
-                   previous.intervention)
-        previous = record
-    if previous is not None:
-        yield (previous.observation, previous.action, previous.reward, previous.observation, previous.done,
-               previous.intervention)
+        yield from stream.push(record)
+    yield from stream.flush()
 
 
 def _step_batch(env, obs, action, group: str):

@@ -21,7 +21,8 @@ LAUNCH_FILES = sorted((ROOT / "launch" / "ros").glob("*.launch.py"))
 NODE_PARAMS = {"fake_arm": ("robot_rl_ros.fake_arm", "FakeArmParams"),
                "policy_node": ("robot_rl_ros.policy_node", "PolicyNodeParams"),
                "recorder": ("robot_rl_ros.recorder", "RecorderParams"),
-               "intervention": ("robot_rl_ros.intervention", "InterventionParams")}
+               "intervention": ("robot_rl_ros.intervention", "InterventionParams"),
+               "learner_node": ("robot_rl_ros.learner_node", "LearnerNodeParams")}
 
 
 class Recorded:
