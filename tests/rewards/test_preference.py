@@ -225,3 +225,41 @@ def test_state_inputs_are_standardised_by_the_first_labelled_states() -> None:
     reward.update(max_epochs=1)
     for net, mean in zip(reward.ensemble, first):
         torch.testing.assert_close(net.input_mean, mean)
+
+
+def noisy_state_pairs(n: int, flip: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pairs of 4-number states judged by their first entry, a share ``flip`` of labels wrong."""
+    gen = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, 4, generator=gen), torch.randn(n, 4, generator=gen)
+    truth = (b[:, 0] > a[:, 0]).float()
+    wrong = torch.rand(n, generator=gen) < flip
+    return a, b, torch.where(wrong, 1.0 - truth, truth)
+
+
+def test_held_out_pairs_keep_the_best_epochs_members_and_stop_after_patience() -> None:
+    a, b, labels = noisy_state_pairs(400, flip=0.3)
+    reward = PreferenceReward(inputs="state", state_dim=4, ensemble_size=2, hidden=64, learning_rate=1e-2,
+                              max_epochs=200, validation_fraction=0.25, patience=3, seed=0)
+    stats = reward.fit(a, b, labels)
+    # 30% wrong labels: train accuracy cannot reach 0.97, so only the held-out loss can stop training
+    assert stats["epochs"] < 200
+    assert stats["epochs"] == stats["best_epoch"] + 3
+    # the members kept are those of the best epoch: their held-out loss is the one reported
+    gen = torch.Generator().manual_seed(reward.config.seed + 1)
+    held = torch.randperm(400, generator=gen)[:100]
+    loss, accuracy = reward._held_out(held)
+    assert loss == pytest.approx(stats["held_out_loss"], rel=1e-5)
+    assert accuracy == pytest.approx(stats["held_out_accuracy"])
+    # and they rank fresh states by the entry the judge used despite the wrong labels
+    fresh = torch.randn(200, 4, generator=torch.Generator().manual_seed(7))
+    scores = reward.member_rewards(fresh).mean(0)
+    order = torch.argsort(torch.argsort(scores)).float()
+    truth = torch.argsort(torch.argsort(fresh[:, 0])).float()
+    assert torch.corrcoef(torch.stack([order, truth]))[0, 1] > 0.8
+
+
+def test_validation_fraction_must_leave_pairs_to_train_on() -> None:
+    reward = PreferenceReward(inputs="state", state_dim=4, ensemble_size=1, max_epochs=2, validation_fraction=0.9)
+    a, b, labels = noisy_state_pairs(2, flip=0.0)
+    stats = reward.fit(a, b, labels)  # one pair held out, one trained on
+    assert stats["epochs"] >= 1 and math.isfinite(stats["held_out_loss"])
