@@ -32,6 +32,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("publish_every", default_value="50", description="robot steps between weights"),
         DeclareLaunchArgument("run_root", default_value="runs/robot", description="learner run directories go here"),
         DeclareLaunchArgument("record_dir", default_value="runs/deploy", description="recordings go here"),
+        DeclareLaunchArgument("resume", default_value="", description="continue a learner run: its directory or "
+                                                                      "a checkpoint; empty starts a new run"),
         DeclareLaunchArgument("camera_hz", default_value="0.0", description="fake camera rate (Hz), 0: off"),
         Node(package="robot_rl_ros", executable="fake_arm", name="fake_arm", output="screen", parameters=[{
             "robot": robot, "camera_hz": LaunchConfiguration("camera_hz"),
@@ -42,6 +44,7 @@ def generate_launch_description() -> LaunchDescription:
         Node(package="robot_rl_ros", executable="learner_node", name="learner_node", output="screen", parameters=[{
             "robot": robot, "policy": policy, "config": LaunchConfiguration("config"),
             "publish_every": LaunchConfiguration("publish_every"), "output": LaunchConfiguration("run_root"),
+            "resume": LaunchConfiguration("resume"),
         }]),
         Node(package="robot_rl_ros", executable="policy_node", name="policy_node", output="screen", parameters=[{
             "robot": robot, "policy": policy, "target": LaunchConfiguration("target"), "learn": True,

@@ -13,14 +13,26 @@ a person's interventions also in its demo buffer; after ``sac.warmup`` robot ste
 
 Everything goes to a run directory (``<root>/<task>/<date>_<time>/``, root from the config or
 ``output``): config.yaml, metrics.csv, and on every ``checkpoint_every`` steps and on shutdown
-(SIGINT/SIGTERM) ``checkpoints/model_<steps>.pt`` (the full SAC state) and ``policy.pt``, the
-fine-tuned policy for ``policy_node``.
+(SIGINT/SIGTERM) ``checkpoints/model_<steps>.pt`` (the full SAC state, the step and weights
+version counters and the random generator), ``checkpoints/replay.pt`` (both replay buffers, one
+file replaced each time) and ``policy.pt``, the fine-tuned policy for ``policy_node``.
+
+``resume:=<run directory or checkpoint>`` continues a run: the SAC state, the counters (so the
+policy node sees weights versions keep increasing; the restored actor goes out at once) and,
+when ``replay.pt`` was written with that checkpoint, the buffers. The run directory keeps
+growing (metrics.csv gains rows, config.yaml stays); resuming from a checkpoint that is not the
+run's newest starts a new run directory, so the later checkpoints stay as they are.
+
+Each record names the weights version that acted; the learner's current version minus it is the
+policy's staleness (``weights/staleness`` in metrics.csv, averaged between two publications).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import queue
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +53,13 @@ from robot_rl_ros.transport import Transport, make_transport
 
 BACKLOG_WARNING = 200
 """Records waiting for the learner before it warns that learning is slower than the robot."""
+REPLAY_FILE = "replay.pt"
+"""The replay buffers at the newest checkpoint, in the run's checkpoints/ folder."""
+REPLAY_FORMAT = "robot_rl.learner_replay/1"
+_BUFFER_FIELDS = ("obs", "action", "reward", "next_obs", "done")
+_CHECKPOINT = re.compile(r"^model_(\d+)\.pt$")
+_METRICS = ["env_steps", "updates", "weights/version", "weights/staleness", "episode/return", "episode/success",
+            "episode/intervention", "loss/critic", "loss/actor", "train/alpha", "train/q", "perf/backlog"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +70,138 @@ class LearnerNodeParams:
     config: str = param(doc="offline launch YAML with the SAC/RLPD settings (sac:, net:, dataset: for demos, "
                             "budget:, root:), e.g. launch/offline/panda_reach_robot_rlpd.yaml")
     start_from_policy: bool = param(True, "start the actor and the observation normaliser from the policy file "
-                                          "(an offline or fine-tuned export); false: from scratch, as RLPD does")
+                                          "(an offline or fine-tuned export); false: from scratch, as RLPD does; "
+                                          "with resume the checkpoint's actor and normaliser")
     publish_every: int = param(50, "robot steps between weight messages once updates have started")
     checkpoint_every: int = param(2000, "robot steps between checkpoints and policy.pt; 0: only on shutdown")
     output: str = param("", "root of the run directory; empty: the config's root")
+    resume: str = param("", "continue a learner run: its run directory (from the newest checkpoints/model_<steps>.pt) "
+                            "or one checkpoint file; policy and config must fit it (net.hidden, sac.ensemble, "
+                            "sac.layer_norm); empty: a new run")
+    save_replay: bool = param(True, "write the replay buffers to checkpoints/replay.pt with every checkpoint "
+                                    "(296 bytes per stored step of a 32-number observation), so resume:= "
+                                    "keeps them; false: a resumed run starts with empty buffers")
     backend: str = param("auto", "transport: auto, cyclone or rclpy")
+
+
+def find_checkpoint(resume: str) -> Path:
+    """The checkpoint ``resume`` names: a file as given, or a run directory's newest
+    ``checkpoints/model_<steps>.pt``. FileNotFoundError saying what to give otherwise."""
+    path = Path(resume)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        newest = _newest_checkpoint(path / "checkpoints")
+        if newest is None:
+            raise FileNotFoundError(f"resume: {path} has no checkpoints/model_<steps>.pt; give a learner run "
+                                    "directory (<root>/<task>/<date>_<time>) or one of its checkpoints")
+        return newest
+    raise FileNotFoundError(f"resume: {path} does not exist; give a learner run directory "
+                            "(<root>/<task>/<date>_<time>) or one of its checkpoints/model_<steps>.pt")
+
+
+def _newest_checkpoint(folder: Path) -> Path | None:
+    found = [(int(m.group(1)), p) for p in folder.glob("model_*.pt") if (m := _CHECKPOINT.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def read_checkpoint(path: Path, task: str, cfg: Any, params: LearnerNodeParams) -> dict[str, Any]:
+    """A learner checkpoint's contents, checked against the task and the config's network sizes;
+    ``robot_rl.training.checkpoints.CheckpointError`` naming the problem and the fix otherwise."""
+    import pickle
+
+    import torch
+
+    from robot_rl.offline.trainer import CHECKPOINT_FORMAT
+    from robot_rl.training.checkpoints import CheckpointError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(f"resume: {path} is not a checkpoint torch can read ({type(error).__name__}: "
+                              f"{first}); give the run directory or another of its checkpoints/model_<steps>.pt"
+                              ) from None
+    keys = ("state", "env_steps", "weights_version", "updates")
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or payload.get("algo") != "sac" \
+            or any(k not in payload for k in keys):
+        what = f"format {payload.get('format')!r}, algo {payload.get('algo')!r}" if isinstance(payload, dict) \
+            else type(payload).__name__
+        raise CheckpointError(f"resume: {path} is not a learner_node checkpoint ({what}); resume:= takes a "
+                              "learner run directory or its checkpoints/model_<steps>.pt. To start from another "
+                              "run's policy, export it and pass it as policy:= without resume")
+    if payload.get("task") != task:
+        raise CheckpointError(f"resume: {path} fine-tuned {payload.get('task')!r} but {params.policy} runs "
+                              f"{task!r}; resume a run of this task or deploy that task's policy")
+    saved = payload.get("config") or {}
+    ours = {"net.hidden": list(cfg.net.hidden), "sac.ensemble": cfg.sac.ensemble,
+            "sac.layer_norm": cfg.sac.layer_norm}
+    theirs = {"net.hidden": (saved.get("net") or {}).get("hidden"),
+              "sac.ensemble": (saved.get("sac") or {}).get("ensemble"),
+              "sac.layer_norm": (saved.get("sac") or {}).get("layer_norm")}
+    differ = [k for k in ours if theirs[k] is not None and theirs[k] != ours[k]]
+    if differ:
+        raise CheckpointError(f"resume: {path} holds networks with "
+                              + ", ".join(f"{k} {theirs[k]}" for k in differ) + f" but {params.config} asks for "
+                              + ", ".join(f"{k} {ours[k]}" for k in differ)
+                              + f"; set them in {params.config} to the checkpoint's values, or start a new run "
+                              "without resume")
+    return payload
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _buffer_state(buffer: Any) -> dict[str, Any]:
+    """A replay buffer's stored transitions (copies: a slice would save the whole preallocated
+    tensor) and ring position."""
+    n = len(buffer)
+    return {**{k: getattr(buffer, k)[:n].clone() for k in _BUFFER_FIELDS}, "size": n, "position": buffer.position,
+            "capacity": buffer.capacity}
+
+
+def _restore_buffer(buffer: Any, state: dict[str, Any]) -> None:
+    """Put :func:`_buffer_state`'s transitions back into an empty ``buffer``: in place when the
+    capacity is the same (sampling continues exactly), else oldest first (the newest kept when
+    the capacity is smaller)."""
+    import torch
+
+    n, position = int(state["size"]), int(state["position"])
+    tensors = [state[k] for k in _BUFFER_FIELDS]
+    buffer.size = buffer.position = 0
+    if int(state["capacity"]) == buffer.capacity:
+        for name, tensor in zip(_BUFFER_FIELDS, tensors, strict=True):
+            getattr(buffer, name)[:n] = tensor
+        buffer.size, buffer.position = n, position
+    elif n:
+        order = torch.roll(torch.arange(n), -position) if n == int(state["capacity"]) else torch.arange(n)
+        buffer.add(*(t[order] for t in tensors))
+
+
+def _open_metrics(path: Path, append: bool) -> Any:
+    """metrics.csv; ``append`` keeps the rows of a resumed run, adding any column they lack
+    (left empty in the old rows)."""
+    from robot_rl.offline.trainer import MetricsLog
+
+    if not (append and path.is_file()):
+        return MetricsLog(path, _METRICS)
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0] if rows else []
+    columns = header + [c for c in _METRICS if c not in header]
+    tmp = path.with_suffix(".tmp")
+    log = MetricsLog(tmp, columns)
+    with open(tmp, "a", newline="") as f:
+        csv.writer(f).writerows(row + [""] * (len(columns) - len(row)) for row in rows[1:])
+    tmp.replace(path)
+    log.path = path
+    return log
 
 
 def _row(values: tuple, terminal: bool) -> list[Any]:
@@ -83,7 +229,7 @@ class LearnerNode:
         from robot_rl.configs.offline import OfflineConfig
         from robot_rl.data.dataset import DatasetError
         from robot_rl.offline.finetune import OnlineLearner, TransitionStream, demo_transitions
-        from robot_rl.offline.trainer import MetricsLog, new_run_dir
+        from robot_rl.offline.trainer import new_run_dir
 
         if params.publish_every < 1 or params.checkpoint_every < 0:
             raise ConfigError(f"publish_every must be at least 1 and checkpoint_every at least 0, got "
@@ -100,6 +246,8 @@ class LearnerNode:
                               "remove task: or deploy a policy of that task")
         self.cfg = cfg = dataclasses.replace(cfg, task=task, algo="sac", root=params.output or cfg.root)
         self.task = task
+        checkpoint = find_checkpoint(params.resume) if params.resume else None
+        payload = read_checkpoint(checkpoint, task, cfg, params) if checkpoint is not None else None
         obs_dim, action_dim = int(self.meta["observation_dim"]), int(self.meta["action_dim"])
         demos = demo_transitions(cfg)
         if demos is not None and (demos.obs.shape[1], demos.action.shape[1]) != (obs_dim, action_dim):
@@ -108,7 +256,7 @@ class LearnerNode:
                                "use demos recorded with this policy's task and robot")
         start: dict[str, np.ndarray] = {}
         norm = None
-        if params.start_from_policy:
+        if params.start_from_policy and payload is None:
             W.check_learnable(policy, params.policy, "set start_from_policy:=false to train a new actor from scratch")
             start = {k: v.numpy() for k, v in W.learnable_state(policy).items()}
             norm = FixedNorm(torch.from_numpy(start["norm.mean"]), torch.from_numpy(start["norm.std"]))
@@ -123,13 +271,6 @@ class LearnerNode:
                 for name, tensor in self.algo.actor.actor.state_dict().items():
                     tensor.copy_(torch.from_numpy(start[f"actor.{name}"]))
 
-        self.run_dir = new_run_dir(cfg.root, task)
-        self.resolved = {**to_dict(cfg), "learner_node": dataclasses.asdict(params)}
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
-        self.metrics = MetricsLog(self.run_dir / "metrics.csv",
-                                  ["env_steps", "updates", "weights/version", "episode/return", "episode/success",
-                                   "episode/intervention", "loss/critic", "loss/actor", "train/alpha", "train/q",
-                                   "perf/backlog"])
         self.stream = TransitionStream()
         self.records: queue.Queue[Transition] = queue.Queue()
         self.env_steps = self.updates = self.version = 0
@@ -139,14 +280,93 @@ class LearnerNode:
         self.episode_flags: list[bool] = []
         self.finished: list[tuple[float, float, float]] = []
         """(return, success, intervention share) of episodes ended since the last metrics row."""
+        self.staleness: list[int] = []
+        """The learner's version minus the acting one, per record since the last metrics row."""
+        self.resolved = {**to_dict(cfg), "learner_node": dataclasses.asdict(params)}
+        run_dir = self._resume(checkpoint, payload) if checkpoint is not None and payload is not None else None
+        self.run_dir = run_dir or new_run_dir(cfg.root, task)
+        if run_dir is None:
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
+        self.metrics = _open_metrics(self.run_dir / "metrics.csv", append=run_dir is not None)
         self.started = time.monotonic()
 
         self.transport = t = transport or make_transport(node_name, params.backend, namespace)
         self.weights_pub = t.publisher(config.topics.weights, M.FLOAT32_ARRAY, LATCHED)
         t.subscribe(config.topics.transition, M.FLOAT64_ARRAY, self.on_transition, TRANSITION_QOS)
+        origin = f"from {checkpoint}" if checkpoint is not None else "from the policy" if start else "from scratch"
         self.log.info("fine-tuning %s (%s) from %s: %d demo transitions, warmup %d, utd %d, run directory %s",
-                      task, "from the policy" if start else "from scratch", config.topics.transition,
-                      len(self.learner.demos), cfg.sac.warmup, cfg.sac.utd, self.run_dir)
+                      task, origin, config.topics.transition, len(self.learner.demos), cfg.sac.warmup, cfg.sac.utd,
+                      self.run_dir)
+        if checkpoint is not None and self.updates:
+            self.publish()  # the policy node may run older weights (or its file's): give it the restored actor
+        if cfg.budget.env_steps and self.env_steps >= cfg.budget.env_steps:
+            self.log.warning("the run already has %d robot steps, its budget.env_steps is %d: raise budget.env_steps "
+                             "in %s to learn longer", self.env_steps, cfg.budget.env_steps, params.config)
+
+    def _resume(self, checkpoint: Path, payload: dict[str, Any]) -> Path | None:
+        """Restore the SAC state, the counters, the generator and (from ``replay.pt``, when it was
+        written with ``checkpoint``) the buffers; returns the run directory to keep writing, or
+        None for a new one (a checkpoint outside a run's checkpoints/ folder, or not its newest)."""
+        from robot_rl.training.checkpoints import CheckpointError
+
+        saved = payload.get("config") or {}
+        try:
+            self.algo.load_state_dict(payload["state"])
+        except ValueError as error:
+            started = saved.get("learner_node") or {}
+            raise CheckpointError(f"resume: {checkpoint} does not fit this learner: {error}; resume with the policy "
+                                  f"and config the run used ({started.get('policy', '?')}, "
+                                  f"{started.get('config', '?')})") from None
+        if "generator" in payload:
+            self.learner.generator.set_state(payload["generator"])
+        self.env_steps, self.updates = int(payload["env_steps"]), int(payload["updates"])
+        self.version = int(payload["weights_version"])
+        self.last_publish = self.env_steps
+        ours, theirs = _flat({**self.resolved, "learner_node": {}}), _flat({**saved, "learner_node": {}})
+        changed = [f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}" for k in sorted(set(ours) | set(theirs))
+                   if ours.get(k) != theirs.get(k)]
+        if changed:
+            self.log.info("resuming with settings that differ from the checkpoint's: %s", "; ".join(changed))
+
+        folder = checkpoint.parent
+        newest = _newest_checkpoint(folder) if folder.name == "checkpoints" else None
+        run_dir = folder.parent if newest is not None and newest.resolve() == checkpoint.resolve() else None
+        if folder.name != "checkpoints":
+            self.log.info("%s is not in a run's checkpoints/ folder: writing a new run directory", checkpoint)
+        elif run_dir is None:
+            self.log.warning("%s is not the run's newest checkpoint (%s is): writing a new run directory so the "
+                             "later checkpoints stay", checkpoint, newest)
+        self._restore_replay(folder / REPLAY_FILE, checkpoint)
+        self.log.info("resumed %s: %d robot steps, %d updates, weights version %d, %d online and %d demo "
+                      "transitions", checkpoint, self.env_steps, self.updates, self.version, len(self.learner.online),
+                      len(self.learner.demos))
+        return run_dir
+
+    def _restore_replay(self, path: Path, checkpoint: Path) -> None:
+        import pickle
+
+        import torch
+
+        lost = (f"the online buffer starts empty and the demo buffer holds only the config's dataset "
+                f"({len(self.learner.demos)} transitions; the person's interventions of the earlier steps are not "
+                f"in it); updates resume after sac.warmup ({self.cfg.sac.warmup}) new robot steps")
+        if not path.is_file():
+            self.log.warning("no replay buffers to resume with (%s does not exist): %s", path, lost)
+            return
+        try:
+            replay = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+            self.log.warning("cannot read the replay buffers in %s (%s): %s", path, type(error).__name__, lost)
+            return
+        if not isinstance(replay, dict) or replay.get("format") != REPLAY_FORMAT:
+            self.log.warning("%s is not a learner's replay file: %s", path, lost)
+            return
+        if int(replay["env_steps"]) != self.env_steps:
+            self.log.warning("%s holds the buffers at robot step %d, %s was saved at step %d: %s", path,
+                             int(replay["env_steps"]), checkpoint.name, self.env_steps, lost)
+            return
+        for name in ("online", "demos"):
+            _restore_buffer(getattr(self.learner, name), replay[name])
 
     # -- callback -----------------------------------------------------------------------------------
 
@@ -165,6 +385,12 @@ class LearnerNode:
         An episode that ends in success is terminal (no bootstrapping past it); one cut by the
         time limit is not, as in simulation. The stream hands out an episode's last transition
         as soon as its record arrives, so a ``done`` transition is always ``record``'s own."""
+        self.staleness.append(self.version - record.weights_version)
+        if record.weights_version > self.version:
+            self.warn.warning("version", "records on %s ran weights version %d, newer than this learner's %d: "
+                              "the policy node runs another learner's weights; restart it, or resume this "
+                              "learner from that learner's run", self.config.topics.transition,
+                              record.weights_version, self.version)
         for values in self.stream.push(record):
             self.learner.add(*_row(values, terminal=bool(values[4] and record.success)))
             self.env_steps += 1
@@ -189,6 +415,9 @@ class LearnerNode:
         self.weights_pub.publish(W.to_message(weights))
         row: dict[str, float] = {"env_steps": self.env_steps, "updates": self.updates,
                                  "weights/version": self.version, "perf/backlog": self.records.qsize(), **self.stats}
+        if self.staleness:
+            row["weights/staleness"] = float(np.mean(self.staleness))
+            self.staleness = []
         if self.finished:
             returns, successes, flags = zip(*self.finished)
             row.update({"episode/return": float(np.mean(returns)), "episode/success": float(np.mean(successes)),
@@ -203,6 +432,9 @@ class LearnerNode:
         cfg = self.cfg
         deadline = self.started + 60 * cfg.budget.minutes if cfg.budget.minutes else float("inf")
         while not shutdown:
+            if (cfg.budget.env_steps and self.env_steps >= cfg.budget.env_steps) or time.monotonic() > deadline:
+                self.log.info("budget reached after %d robot steps", self.env_steps)
+                break
             try:
                 record = self.records.get(timeout=0.1)
             except queue.Empty:
@@ -212,15 +444,13 @@ class LearnerNode:
             if backlog > BACKLOG_WARNING:
                 self.warn.warning("backlog", "learning is slower than the robot: %d records waiting; lower "
                                   "sac.utd, sac.ensemble or net.batch_size in %s", backlog, self.params.config)
-            if (cfg.budget.env_steps and self.env_steps >= cfg.budget.env_steps) or time.monotonic() > deadline:
-                self.log.info("budget reached after %d robot steps", self.env_steps)
-                break
         return 0
 
     # -- outputs ------------------------------------------------------------------------------------
 
     def save(self) -> tuple[Path, Path]:
-        """``checkpoints/model_<steps>.pt`` (the SAC state, as offline training writes it) and
+        """``checkpoints/model_<steps>.pt`` (the SAC state, as offline training writes it, with the
+        counters and the generator), ``checkpoints/replay.pt`` (with ``save_replay``) and
         ``policy.pt`` (the actor, with the deployed policy's metadata)."""
         import torch
 
@@ -228,9 +458,15 @@ class LearnerNode:
         from robot_rl.training.export import export_policy
 
         checkpoint = self.run_dir / "checkpoints" / f"model_{self.env_steps}.pt"
+        if self.params.save_replay:
+            replay = checkpoint.with_name(REPLAY_FILE)
+            torch.save({"format": REPLAY_FORMAT, "env_steps": self.env_steps,
+                        "online": _buffer_state(self.learner.online), "demos": _buffer_state(self.learner.demos)},
+                       replay.with_suffix(".tmp"))
+            replay.with_suffix(".tmp").replace(replay)
         state = {"format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.updates,
                  "env_steps": self.env_steps, "weights_version": self.version, "state": self.algo.state_dict(),
-                 "config": self.resolved}
+                 "generator": self.learner.generator.get_state(), "config": self.resolved}
         torch.save(state, checkpoint.with_suffix(".tmp"))
         checkpoint.with_suffix(".tmp").replace(checkpoint)
         meta = {**self.meta, "checkpoint": str(checkpoint), "weights_version": self.version}

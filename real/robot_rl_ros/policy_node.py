@@ -11,6 +11,7 @@ filter hold. The policy file is checked against the robot before the node joins 
 With ``learn:=true`` the node also takes the actor weights ``learner_node`` publishes on
 /policy/weights: they are checked against the loaded policy when they arrive (weights that do
 not fit are refused, the old ones kept) and swapped in between two control steps, never during one.
+Every transition record carries the version that acted (``weights_version``, 0: the file's own).
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ class PolicyNode:
                 episode=episode, step=step, time=tick, observation=obs,
                 state=np.append(reading.q, reading.gripper_width), policy_action=policy_action, action=action,
                 intervention=person.active, reward=float(success), done=done, success=success,
-                hold=decision.hold)))
+                hold=decision.hold, weights_version=self.weights_version)))
             previous, step = action, step + 1
             if done:
                 self.log.info("episode %d %s after %d steps", episode, "reached its goal" if success else "timed out",

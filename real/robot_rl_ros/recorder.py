@@ -6,7 +6,8 @@ Each run writes a new folder ``output/<date>_<time>/`` with ``rosbag2/episode_NN
 complete bag per episode: joint states, camera, commands, transitions, e-stop, teleop) and
 ``lerobot/`` with, per control step, ``observation.state``, ``observation.policy``,
 ``observation.images.<camera>`` (when a camera publishes), ``action`` (executed),
-``policy_action``, ``intervention``, ``next.reward``, ``next.done``, ``next.success`` and ``hold``.
+``policy_action``, ``intervention``, ``next.reward``, ``next.done``, ``next.success``, ``hold`` and
+``weights_version`` (the learner's weights version that acted; 0: the policy file's own).
 Both are finished whenever an episode ends, so a crash loses at most the open episode; a clean
 stop (SIGINT) also keeps the open one.
 """
@@ -164,6 +165,7 @@ class Recorder:
             "policy_action": Feature("float32", (len(t.policy_action),)),
             "intervention": Feature("bool", (1,)), "next.reward": Feature("float32", (1,)),
             "next.done": Feature("bool", (1,)), "next.success": Feature("bool", (1,)), "hold": Feature("bool", (1,)),
+            "weights_version": Feature("int64", (1,)),
         }
         if self.image is not None:
             features[self.camera_key] = Feature("image", self.image.shape)
@@ -174,7 +176,8 @@ class Recorder:
             self._open_dataset(t)
         frame = {"observation.state": t.state, "observation.policy": t.observation, "action": t.action,
                  "policy_action": t.policy_action, "intervention": t.intervention, "next.reward": t.reward,
-                 "next.done": t.done, "next.success": t.success, "hold": t.hold}
+                 "next.done": t.done, "next.success": t.success, "hold": t.hold,
+                 "weights_version": t.weights_version}
         if self.camera_key in self.dataset.features:
             if self.image is None or self.image.shape != tuple(self.dataset.features[self.camera_key].shape):
                 self.warn.warning("image", "no camera image for step %d; repeating a black frame", t.step)

@@ -3,7 +3,10 @@
 A single message per step keeps the policy's action, the executed action and the intervention
 flag together, so nothing downstream has to re-join topics by time (LeRobot's HIL port lost the
 flag between actor and learner that way). The array is one-dimensional; its only dimension's
-label carries the schema, e.g. ``robot_rl.transition.v1;episode:1,step:1,...,done:1``.
+label carries the schema and names every field with its size, e.g.
+``robot_rl.transition.v1;episode:1,step:1,...,hold:1,weights_version:1``, so a reader takes the
+fields it knows by name: records written before ``weights_version`` existed still parse (as
+version 0).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ class Transition:
     success: bool
     hold: bool
     """The safety filter held the robot this step."""
+    weights_version: int = 0
+    """The learner's weights version the policy ran this step (``policy_node``'s
+    ``weights_version``): 0 for the policy file's own weights, and in records from before this
+    field existed."""
 
     def fields(self) -> list[tuple[str, np.ndarray]]:
         return [(name, np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64)))
@@ -53,6 +60,8 @@ def to_message(t: Transition) -> Any:
 
 
 def from_message(msg: Any) -> Transition:
+    """The record in ``msg``; ValueError when it is not a ``robot_rl.transition.v1`` record.
+    Fields the label does not name keep their defaults (``weights_version``: 0)."""
     if len(msg.layout.dim) != 1 or not msg.layout.dim[0].label.startswith(SCHEMA + ";"):
         raise ValueError(f"not a {SCHEMA} record (layout {[d.label for d in msg.layout.dim]})")
     values, offset = {}, 0
@@ -61,5 +70,8 @@ def from_message(msg: Any) -> Transition:
         values[name] = np.asarray(msg.data[offset:offset + int(size)], dtype=np.float64)
         offset += int(size)
     scalar = {"episode": int, "step": int, "time": float, "intervention": bool, "reward": float, "done": bool,
-              "success": bool, "hold": bool}
-    return Transition(**{k: (scalar[k](v[0]) if k in scalar else v) for k, v in values.items()})
+              "success": bool, "hold": bool, "weights_version": int}
+    try:
+        return Transition(**{k: (scalar[k](v[0]) if k in scalar else v) for k, v in values.items()})
+    except TypeError as error:  # a field missing, or one this version does not know
+        raise ValueError(f"malformed {SCHEMA} record: {error}") from None

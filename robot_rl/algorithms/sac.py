@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -119,3 +121,39 @@ class SAC:
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
                 "alpha_opt": self.alpha_opt.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the actor with its normaliser, the critics
+        and their targets, the temperature and the three optimisers), so updates continue as if
+        they had never stopped; the random generator is the caller's (it is shared with the
+        sampler). Raises ValueError naming the differences, and changes nothing, when ``state``
+        is not a SAC state or its networks have other sizes (``net.hidden``, ``sac.ensemble``,
+        ``sac.layer_norm``, observation or action size)."""
+        missing = sorted(set(self.state_dict()) - set(state))
+        if missing:
+            raise ValueError(f"not a SAC state: {', '.join(missing)} missing")
+        problems = [p for name in ("actor", "critic", "critic_target")
+                    for p in _differences(name, getattr(self, name).state_dict(), state[name])]
+        if tuple(torch.as_tensor(state["log_alpha"]).shape) != tuple(self.log_alpha.shape):
+            problems.append(f"log_alpha is {list(torch.as_tensor(state['log_alpha']).shape)} where a scalar is "
+                            "expected")
+        if problems:
+            raise ValueError("the saved networks differ from these: " + "; ".join(problems[:4])
+                             + (f"; and {len(problems) - 4} more" if len(problems) > 4 else ""))
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():  # in place: alpha_opt holds this tensor
+            self.log_alpha.copy_(torch.as_tensor(state["log_alpha"]))
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+
+
+def _differences(prefix: str, current: Mapping[str, torch.Tensor], saved: Mapping[str, Any]) -> list[str]:
+    """How the tensors ``saved`` differ from ``current`` in names and shapes, one line each."""
+    out = [f"{prefix}.{k} is missing" for k in current if k not in saved]
+    out += [f"{prefix}.{k} is unexpected" for k in saved if k not in current]
+    out += [f"{prefix}.{k} is {list(saved[k].shape)} where {list(v.shape)} is expected"
+            for k, v in current.items() if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
+    return out
