@@ -16,14 +16,6 @@ from robot_rl.algorithms.td3bc import TD3BC, td3bc_actor_loss
 from robot_rl.configs.offline import IQLConfig, NetConfig, SACConfig, TD3BCConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_expectile_loss_by_hand() -> None:
     # u = Q - V = [2, -1], tau = 0.7: weights 0.7 (u >= 0) and 0.3 (u < 0).
     # (0.7 * 2^2 + 0.3 * (-1)^2) / 2 = (2.8 + 0.3) / 2 = 1.55

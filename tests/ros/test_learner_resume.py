@@ -59,16 +59,6 @@ def second_run(version: int):
         record(2, 0, False), record(2, 1, True), record(2, 2, False), record(2, 3, False), record(2, 4, False, True))]
 
 
-def everything(sac) -> dict[str, torch.Tensor]:
-    out = {f"{name}.{k}": v for name in ("actor", "critic", "critic_target")
-           for k, v in getattr(sac, name).state_dict().items()}
-    out["log_alpha"] = sac.log_alpha.detach()
-    for name in ("actor_opt", "critic_opt", "alpha_opt"):
-        for index, slots in getattr(sac, name).state_dict()["state"].items():
-            out.update({f"{name}.{index}.{k}": torch.as_tensor(v) for k, v in slots.items()})
-    return out
-
-
 def metrics(run_dir: Path) -> list[dict[str, str]]:
     with open(run_dir / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -111,9 +101,7 @@ def test_a_resumed_learner_continues_counters_buffers_and_learning_in_its_run_di
     feed(resumed, second_run(3))
     assert (resumed.env_steps, resumed.updates) == (first.env_steps, first.updates) == (11, 8)
     assert resumed.version == first.version + 1
-    theirs = everything(first.algo)
-    for name, value in everything(resumed.algo).items():
-        torch.testing.assert_close(value, theirs[name], rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(resumed.algo.state_dict(), first.algo.state_dict(), rtol=0, atol=0)
 
     resumed.close()
     assert (run_dir / "config.yaml").read_bytes() == config_yaml
