@@ -3,10 +3,14 @@ topics, without ROS installed. Starts the same nodes ``launch/ros/*.launch.py`` 
 
     robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --fake-arm --target 0.5 0.1 0.3
     robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --record runs/deploy --episodes 10
+    robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --fake-arm \
+        --learn launch/offline/panda_reach_robot_rlpd.yaml       # fine-tune on the robot while it runs
 
 Everything that can be checked is checked before a node starts: the robot file, the policy
-(task, observation and action sizes) and, with ``--record``, that the directory is writable.
-Ctrl-C stops every node (the recorder finishes its files first).
+(task, observation and action sizes), with ``--record`` that the directory is writable, and with
+``--learn`` that the settings load and the policy's weights can be replaced by learned ones.
+Ctrl-C stops every node (the learner writes its checkpoint and the recorder finishes its files
+first).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-NODES = ("fake_arm", "recorder", "policy_node")
+NODES = ("fake_arm", "recorder", "learner_node", "policy_node")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=float, nargs="+", metavar="X",
                         help="goals x y z [x y z ...] in metres, one per episode (default: the target topic)")
     parser.add_argument("--episodes", type=int, default=0, help="stop after this many episodes (default: run on)")
+    parser.add_argument("--learn", metavar="CONFIG",
+                        help="also fine-tune the policy from the robot's steps with SAC/RLPD (learner_node): an "
+                             "offline launch YAML such as launch/offline/panda_reach_robot_rlpd.yaml; the policy "
+                             "must come from robot-rl offline-train or finetune")
+    parser.add_argument("--learn-output", metavar="DIR", default="",
+                        help="root of the learner's run directory (default: the config's root)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default="",
+                        help="with --learn: continue a learner run (its directory or a checkpoint)")
     parser.add_argument("--camera-hz", type=float, default=30.0, help="fake arm camera rate; 0 turns it off")
     parser.add_argument("--backend", choices=("auto", "cyclone", "rclpy"), default="auto", help="ROS 2 transport")
     parser.add_argument("--param", action="append", default=[], metavar="NODE.NAME:=VALUE",
@@ -65,7 +77,16 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                                   "pip install -e '.[ros]' (robot_rl_ros lives in real/)") from None
     robot = str(Path(args.robot).resolve())
     config = load_robot(robot)
-    _, metadata, _ = load_checked_policy(args.policy, config)
+    module, metadata, _ = load_checked_policy(args.policy, config)
+    if args.resume and not args.learn:
+        raise ValueError("--resume continues a learner run; give --learn CONFIG too")
+    if args.learn:
+        from robot_rl.configs import load
+        from robot_rl.configs.offline import OfflineConfig
+        from robot_rl_ros.weights import check_learnable
+
+        load(OfflineConfig, args.learn)  # a bad settings file stops here, before any node starts
+        check_learnable(module, args.policy, "deploy without --learn")
     if args.target and len(args.target) % 3:
         raise ValueError(f"--target takes x y z per goal; got {len(args.target)} numbers")
     extra = _extra_params(args.param)
@@ -87,13 +108,22 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                "task": metadata.get("goal", "")}
         nodes.append(("recorder", _node_command("recorder", {**rec, **extra["recorder"]})))
         policy["wait_for_recorder_s"] = 60.0  # no moving before the recorder listens
+    if args.learn:
+        learner = {**common, "policy": policy["policy"], "config": str(Path(args.learn).resolve())}
+        if args.learn_output:
+            learner["output"] = str(Path(args.learn_output).resolve())
+        if args.resume:
+            learner["resume"] = str(Path(args.resume).resolve())
+        nodes.append(("learner_node", _node_command("learner_node", {**learner, **extra["learner_node"]})))
+        policy["learn"] = True
     nodes.append(("policy_node", _node_command("policy_node", {**policy, **extra["policy_node"]})))
     return nodes
 
 
 def _stop(procs: dict[str, subprocess.Popen], timeout: float = 15.0) -> None:
-    # The policy first (no new commands), the recorder last (it flushes what it has).
-    for name in sorted(procs, key=lambda n: {"policy_node": 0, "fake_arm": 1, "recorder": 2}[n]):
+    # The policy first (no new commands), then the arm, the learner (it checkpoints what it has
+    # learned) and the recorder last (it flushes what it has).
+    for name in sorted(procs, key=lambda n: {"policy_node": 0, "fake_arm": 1, "learner_node": 2, "recorder": 3}[n]):
         proc = procs[name]
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -224,3 +224,31 @@ def test_policy_node_runs_the_weights_the_learner_publishes_on_the_fake_arm(sac_
         policy.close()
         learner.close()
     assert (learner.run_dir / "policy.pt").is_file() and (learner.run_dir / "metrics.csv").read_text().count("\n") >= 2
+
+
+def test_deploy_with_learn_starts_the_learner_before_a_learning_policy_node(sac_policy: Path, reach_policy: Path,
+                                                                           tmp_path: Path, ros_env,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    import argparse
+
+    from robot_rl.cli.deploy import add_arguments, main, plan
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = learner_config(tmp_path, warmup=10)
+    nodes = plan(parser.parse_args(["--robot", str(ROBOT), "--policy", str(sac_policy), "--fake-arm",
+                                    "--learn", str(config), "--learn-output", str(tmp_path / "runs")]))
+    names = [name for name, _ in nodes]
+    assert names == ["fake_arm", "learner_node", "policy_node"]
+    learner, policy = dict(nodes)["learner_node"], dict(nodes)["policy_node"]
+    assert f"config:={config.resolve()}" in learner and f"output:={(tmp_path / 'runs').resolve()}" in learner
+    assert "learn:=True" in policy and not any(arg.startswith("resume:=") for arg in learner)
+
+    # Refused before anything starts: a PPO policy cannot take learned weights, --resume needs --learn,
+    # and a settings file that does not load.
+    assert main(["--robot", str(ROBOT), "--policy", str(reach_policy), "--learn", str(config)]) == 2
+    assert "cannot take learned weights" in capsys.readouterr().err
+    assert main(["--robot", str(ROBOT), "--policy", str(sac_policy), "--resume", str(tmp_path)]) == 2
+    assert "--resume continues a learner run; give --learn CONFIG too" in capsys.readouterr().err
+    assert main(["--robot", str(ROBOT), "--policy", str(sac_policy), "--learn", str(tmp_path / "none.yaml")]) == 2
+    assert "launch file not found" in capsys.readouterr().err
