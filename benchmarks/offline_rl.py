@@ -1,10 +1,11 @@
 """Offline RL and RLPD on panda_push, measured side by side in one run.
 
 Offline (``--part offline``): on a mixed-quality dataset (scripted expert + noisy + failed
-episodes, ``robot-rl record``), train BC, IQL on the task's reward, and IQL on a learned
-preference reward (``robot-rl label``: oracle pairs from 10% of the episodes, imputed for the
-rest); evaluate each policy on the same fresh simulation episodes. Reported: success rates per
-seed and their medians, IQL/BC and IQL(learned)/IQL(task reward).
+episodes, ``robot-rl record``), train BC, IQL on the task's reward, and IQL on each learned
+reward (``robot-rl label``: ``preference`` from oracle pairs within a quarter of the episodes,
+``imputed`` regressed on the task's reward of 1% of the frames; both score every frame);
+evaluate each policy on the same fresh simulation episodes. Reported: success rates per seed,
+their means and medians, IQL − BC and IQL(learned)/IQL(task reward) on the means.
 
 Online (``--part online``): RLPD from the first 20 successful episodes of the dataset against
 SAC without demos, the same network, batch and budget; deterministic evaluations every
@@ -41,15 +42,21 @@ def config(name: str, **changes) -> OfflineConfig:
     return from_dict(OfflineConfig, merge(base, changes))
 
 
+LABELS = {"preference": "label_preference.yaml", "imputed": "label_imputed.yaml"}
+"""Learned reward column next.reward.<name> -> the labelling launch file that writes it."""
+
+
 def offline(args: argparse.Namespace, root: str) -> None:
     from robot_rl.offline.trainer import OfflineTrainer
 
-    reward_column = "next.reward.preference"
-    if reward_column not in Dataset(args.dataset).features:
-        raise SystemExit(f"{args.dataset} has no {reward_column} column; run: robot-rl label {args.dataset} "
-                         f"--reward launch/offline/label_preference.yaml")
-    runs = {"BC": ("panda_push_bc.yaml", {}), "IQL (task reward)": ("panda_push_iql.yaml", {}),
-            "IQL (learned reward)": ("panda_push_iql.yaml", {"reward": reward_column})}
+    features = Dataset(args.dataset).features
+    for name in args.learned:
+        if f"next.reward.{name}" not in features:
+            raise SystemExit(f"{args.dataset} has no next.reward.{name} column; run: robot-rl label {args.dataset} "
+                             f"--reward launch/offline/{LABELS.get(name, 'label_<module>.yaml')}")
+    runs = {"BC": ("panda_push_bc.yaml", {}), "IQL (task reward)": ("panda_push_iql.yaml", {})}
+    runs.update({f"IQL ({name} reward)": ("panda_push_iql.yaml", {"reward": f"next.reward.{name}"})
+                 for name in args.learned})
     results: dict[str, list[float]] = {name: [] for name in runs}
     for seed in args.seeds:
         for name, (launch, changes) in runs.items():
@@ -58,17 +65,19 @@ def offline(args: argparse.Namespace, root: str) -> None:
                                                                   "video": False}, **changes)
             summary = OfflineTrainer(cfg).train()
             results[name].append(summary["eval"]["success_rate"])
-            print(f"seed {seed} {name:22s} success {summary['eval']['success_rate']:.2f}  ({summary['run_dir']})",
+            print(f"seed {seed} {name:26s} success {summary['eval']['success_rate']:.2f}  ({summary['run_dir']})",
                   flush=True)
     print(f"\n{args.episodes} evaluation episodes per run, {args.updates} updates, seeds {args.seeds}")
-    print("| method | success per seed | median |\n|---|---|---|")
-    medians = {}
+    print("| method | success per seed | mean | median |\n|---|---|---|---|")
     for name, values in results.items():
-        medians[name] = statistics.median(values)
-        print(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {medians[name]:.2f} |")
-    bc, iql, learned = medians["BC"], medians["IQL (task reward)"], medians["IQL (learned reward)"]
-    print(f"IQL - BC: {iql - bc:+.2f};  IQL(learned) / IQL(task reward): "
-          f"{learned / iql:.2f}" if iql > 0 else "IQL(task reward) success is 0: ratio undefined")
+        print(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {statistics.mean(values):.3f} | "
+              f"{statistics.median(values):.2f} |")
+    bc, iql = statistics.mean(results["BC"]), statistics.mean(results["IQL (task reward)"])
+    print(f"IQL - BC (means): {iql - bc:+.3f}")
+    for name in args.learned:
+        learned = statistics.mean(results[f"IQL ({name} reward)"])
+        print(f"IQL({name}) / IQL(task reward), means: {learned / iql:.2f}" if iql > 0
+              else "IQL(task reward) success is 0: ratio undefined")
 
 
 def steps_to(path: Path, target: float) -> tuple[int | None, list[tuple[int, float]]]:
@@ -139,6 +148,8 @@ def main() -> None:
     parser.add_argument("run_dirs", nargs="*", help="evaluate: run directories whose policy.pt to evaluate")
     parser.add_argument("--dataset", default="runs/data/push_mixed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--learned", nargs="*", default=["preference", "imputed"],
+                        help="offline: learned reward columns next.reward.<name> to train IQL on")
     parser.add_argument("--updates", type=int, default=20000)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--env-steps", type=int, default=20000)

@@ -1,6 +1,6 @@
 """Label a dataset's transitions with a reward module (Real-World Offline RL from VLM Feedback;
-Offline RL with Imputed Rewards): fit the module on a labelled subset of episodes, score every
-frame, write the rewards as a new column.
+Offline RL with Imputed Rewards): fit the module on a labelled subset of episodes (or of
+frames), score every frame, write the rewards as a new column.
 
     cfg = LabelConfig(module="preference", labelled_fraction=0.1, labels=2000)
     report = label_dataset("runs/data/push_mixed", cfg)     # adds next.reward.preference
@@ -8,8 +8,10 @@ frame, write the rewards as a new column.
 Transition t's reward is the module's score of the frame after it (frame t+1 of the episode;
 the episode's last frame scores itself), so a reward that tracks progress rewards the step that
 made it. Modules with a fitter in :data:`robot_rl.rewards.evaluation.FITTERS` learn from the
-labelled episodes first: the preference model from pairs judged by the oracle labeller on
-ground-truth progress (``observation.progress``), flipped with probability ``label_flip``.
+labelled frames first: the preference model from pairs judged by the oracle labeller on
+ground-truth progress (``observation.progress``), flipped with probability ``label_flip``; the
+imputed reward (``module: imputed``) regresses the labelled frames' values of the same column
+(e.g. ``progress_column: next.reward``: the task's reward on 1% of the frames).
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ class LabelConfig:
     state_column: str = "observation.policy"
     """The state column scored by modules that read states (``options: {inputs: state, state_dim: D}``)."""
     labelled_fraction: float = bounded(0.1, 0.0, 1.0)
-    """Share of episodes whose frames the module learns from (their progress is known to the labeller)."""
+    """Share of episodes (or of frames, see ``label_unit``) the module learns from (their
+    progress is known to the labeller)."""
+    label_unit: Literal["episodes", "frames"] = "episodes"
+    """Label whole episodes, or frames drawn at random from the whole dataset (Offline RL with
+    Imputed Rewards labels 1% of the transitions this way)."""
     labels: int = bounded(2000, 1)
     """Preference pairs the oracle judges (drawn from the labelled episodes' frames)."""
     label_flip: float = bounded(0.1, 0.0, 1.0)
@@ -101,8 +107,12 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     episode = ds.episode_index()
     ids = np.unique(episode)
     rng = np.random.default_rng(cfg.seed)
-    n_labelled = int(round(cfg.labelled_fraction * len(ids)))
-    labelled = set(rng.permutation(ids)[:n_labelled].tolist())
+    if cfg.label_unit == "frames":
+        chosen = np.zeros(len(episode), dtype=bool)
+        chosen[rng.permutation(len(episode))[:int(round(cfg.labelled_fraction * len(episode)))]] = True
+    else:
+        chosen = np.isin(episode, rng.permutation(ids)[:int(round(cfg.labelled_fraction * len(ids)))])
+    n_labelled = int(chosen.sum()) if cfg.label_unit == "frames" else len(np.unique(episode[chosen]))
     frames = [inputs[torch.as_tensor(episode == e)] for e in ids]
     fit: dict[str, Any] = {"fit": "none"}
     truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
@@ -111,9 +121,11 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     if cfg.module in FITTERS and n_labelled:
         if truth is None:
             raise DatasetError(f"{root}: missing column {cfg.progress_column!r}, which the labeller judges by")
-        train = [k for k, e in enumerate(ids) if e in labelled]
+        mine = [chosen[episode == e] for e in ids]  # per episode: which of its frames are labelled
+        train = [k for k in range(len(ids)) if mine[k].any()]
         fit = FITTERS.get(cfg.module)(
-            module, [frames[k] for k in train], [truth[episode == ids[k]] for k in train],
+            module, [frames[k][torch.as_tensor(mine[k])] for k in train],
+            [truth[episode == ids[k]][mine[k]] for k in train],
             RewardEvalConfig(task=ds.task or "", module=cfg.module, labels=cfg.labels, label_flip=cfg.label_flip,
                              label_pairs=cfg.label_pairs, seed=cfg.seed))
     goal = _goal(ds)
@@ -127,10 +139,10 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     per_frame = np.concatenate(scores).astype(np.float32)
     values = shift_to_next(per_frame, episode)
     ds.add_column(column, values, overwrite=overwrite)
-    report: dict[str, Any] = {"column": column, "frames": len(values), "labelled_episodes": n_labelled,
+    report: dict[str, Any] = {"column": column, "frames": len(values), f"labelled_{cfg.label_unit}": n_labelled,
                               "episodes": len(ids), "fit": fit}
     if truth is not None:
-        held = ~np.isin(episode, list(labelled))
+        held = ~chosen
         if held.any():
             report["spearman_unlabelled"] = float(spearman(per_frame[held], truth[held]))
     if cfg.save and hasattr(module, "save"):

@@ -58,6 +58,12 @@ def _fit_preference(module, frames: Frames, progress, cfg: RewardEvalConfig) -> 
             **{k: float(v) for k, v in stats.items()}}
 
 
+@FITTERS.register("imputed")
+def _fit_imputed(module, frames: Frames, progress, cfg: RewardEvalConfig) -> dict:
+    values = torch.as_tensor(np.concatenate(progress), dtype=torch.float32)
+    return {k: float(v) for k, v in module.fit(torch.cat(list(frames)), values).items()}
+
+
 @torch.no_grad()
 def score_episodes(module: RewardModule, frames: Frames, goal: str) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Per episode, the module's reward float[T] and (when it has one) its progress float[T].

@@ -121,3 +121,18 @@ def test_offline_train_names_a_dataset_of_another_task(dataset: Path, tmp_path: 
     code = main(["offline-train", str(dataset), "--task", "panda_push", f"--root={tmp_path}"])
     err = capsys.readouterr().err
     assert code == 2 and "column 'observation.policy' has 32 values per frame but panda_push observes 42" in err
+
+
+def test_label_imputes_the_task_reward_from_a_share_of_the_frames(dataset: Path, tmp_path: Path) -> None:
+    from robot_rl.offline.label import LabelConfig, label_dataset
+
+    cfg = LabelConfig(module="imputed", options={"inputs": "state", "state_dim": 32, "max_epochs": 200},
+                      progress_column="next.reward", label_unit="frames", labelled_fraction=0.3)
+    report = label_dataset(dataset, cfg, column="next.reward.imputed", progress_bar=False)
+    ds = Dataset(dataset)
+    assert report["labelled_frames"] == round(0.3 * len(ds)) == report["fit"]["frames"]
+    imputed, reward = ds.column("next.reward.imputed"), ds.column("next.reward")
+    assert imputed.shape == (len(ds),)
+    # regressed on 30% of the frames, it follows the task's reward on the other 70% too
+    assert report["spearman_unlabelled"] > 0.8
+    assert np.corrcoef(imputed, reward)[0, 1] > 0.8
