@@ -64,6 +64,15 @@ def reference_oracle(terms: Mapping[str, torch.Tensor], terminated: torch.Tensor
     return oracle, float(terminated[:, :reference].float().mean())
 
 
+def mean_over_processes(values: list[float], device: torch.device) -> list[float]:
+    """The mean of each value over the processes of a torch.distributed run (as is without one)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    total = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return (total / dist.get_world_size()).tolist()
+
+
 def discounted_sums(x: torch.Tensor, dones: torch.Tensor, gamma: float) -> float:
     """Ĵ(x): the mean over the episode segments of a rollout of Σ γ^(t − t₀) xₜ, t₀ being the
     segment's first step. x float[T, N]; dones bool[T, N] (the episode ended after step t)."""
@@ -238,10 +247,7 @@ class HInfDisturber:
             oracle_row["hinf/oracle/termination_rate"] = self.termination_rate
         violation = constraint_violation(costs, self._intensity[:, r:], self._dones[:, r:], self.gamma,
                                          self.cfg.eta)
-        if dist.is_available() and dist.is_initialized():  # one λ for all processes
-            total = torch.tensor(violation, device=self.device)
-            dist.all_reduce(total)
-            violation = float(total) / dist.get_world_size()
+        violation, = mean_over_processes([violation], self.device)  # one λ for all processes
         intensity = float(self._intensity[:, r:].mean())
         row = {"hinf/cost": float(costs.mean()), "hinf/force": intensity * self.cfg.max_force,
                "hinf/intensity": intensity, "hinf/violation": violation,
@@ -262,6 +268,9 @@ class HInfDisturber:
         while the disturber is off); then the running oracle moves towards that measurement."""
         reference = self.reference if self.active else self._obs.shape[1]
         oracle, rate = reference_oracle(self._terms, self._terminated, reference)
+        # Under torchrun every process measures its own reference worlds; all use their mean.
+        *means, rate = mean_over_processes([*oracle.values(), rate], self.device)
+        oracle = dict(zip(oracle, means))
         r = self.reference
         costs = oracle_cost({name: values[:, r:] for name, values in self._terms.items()}, oracle,
                             self._terminated[:, r:], self.cfg.termination_cost, clamp=False, termination_rate=rate)

@@ -8,7 +8,10 @@ Scenarios (all by default, in one process group since starting processes is the 
 
 - ``sync``: train the whole budget;
 - ``clock``: after 2 iterations rank 0's clock says the time budget is spent, the others' not;
-- ``callback``: after 2 iterations rank 0's ``train`` callback asks to stop, the others' not.
+- ``callback``: after 2 iterations rank 0's ``train`` callback asks to stop, the others' not;
+- ``hinf``: quadruped_walk with the relative H∞ disturber pushing from the first iteration: the
+  ranks' own reference worlds measure different oracles, yet every rank ends with the same
+  (their mean), the same termination rate and the same λ.
 
 In each, the ranks must start from identical weights and end, after the same number of
 iterations, with identical parameters, normaliser statistics and optimiser state, bit for bit;
@@ -35,7 +38,8 @@ from robot_rl.training import runner
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "train" / "panda_reach.yaml"
 NUM_ENVS, NUM_STEPS, ITERATIONS, EARLY_STOP = 8, 8, 3, 2
-SCENARIOS = ("sync", "clock", "callback")
+SCENARIOS = ("sync", "clock", "callback", "hinf")
+HINF_LAUNCH = LAUNCH.parent / "quadruped_walk_hinf.yaml"
 
 
 class FirstObservation:
@@ -120,6 +124,32 @@ def check(scenario: str, root: Path) -> None:
               f"first observation sums {[round(float(s[0]), 3) for s in seeds]}", flush=True)
 
 
+def check_hinf(root: Path) -> None:
+    from robot_rl.disturbers.hinf import reference_oracle
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    cfg = load(TrainConfig, HINF_LAUNCH, [
+        "--env.num-envs", str(NUM_ENVS), "--env.backend", "native", "--env.device", "null",
+        "--algo.num-steps", str(NUM_STEPS), "--robust.hinf.start-iteration", "0",
+        "--budget.env-steps", str(EARLY_STOP * NUM_STEPS * NUM_ENVS * world), "--budget.minutes", "10",
+        "--log.root", str(root / "hinf"), "--log.eval-episodes", "0", "--log.video", "false",
+        "--log.progress-bar", "false", "--log.tensorboard", "false"])
+    trainer = runner.Trainer(cfg)
+    trainer.train()
+    hinf = trainer.robust.hinf
+    own, own_rate = reference_oracle(hinf._terms, hinf._terminated, hinf.reference)  # this rank's last rollout
+    names = sorted(hinf.oracle)
+    mine = torch.tensor([own[n] for n in names], dtype=torch.float64)
+    assert any(not torch.equal(mine, other) for other in gather(mine)), "the ranks' reference worlds agreed"
+    shared = torch.tensor([hinf.oracle[n] for n in names] + [hinf.termination_rate, hinf.multiplier],
+                          dtype=torch.float64)
+    assert all(torch.equal(shared, other) for other in gather(shared)), f"rank {rank}: H∞ oracles or λ differ"
+    dist.barrier()
+    if rank == 0:
+        print(f"passed: hinf: {world} ranks, oracle {dict(zip(names, [round(v, 4) for v in shared.tolist()]))}, "
+              f"λ {hinf.multiplier:.4f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("root", type=Path, help="log.root of the runs")
@@ -130,7 +160,7 @@ def main() -> None:
     # A short timeout turns a collective mismatch into an error instead of a 30-minute hang.
     dist.init_process_group("gloo", timeout=timedelta(seconds=30))
     for scenario in args.scenarios or SCENARIOS:
-        check(scenario, args.root)
+        check_hinf(args.root) if scenario == "hinf" else check(scenario, args.root)
     dist.destroy_process_group()
 
 

@@ -66,3 +66,9 @@ def test_every_rank_stops_when_rank_0_alone_wants_to(distributed_check: str, by:
     # to stop; rank 1's does not. Were the ranks to decide alone, rank 1 would block in the next
     # all-reduce until the timeout.
     assert f"passed: {by}: {PROCESSES} ranks, 2 iterations" in distributed_check
+
+
+def test_h_infinity_ranks_share_one_oracle_and_one_multiplier(distributed_check: str) -> None:
+    # distributed_check.py checks that the ranks' own reference worlds measured different
+    # oracles and that every rank nonetheless holds the same oracle, termination rate and λ.
+    assert f"passed: hinf: {PROCESSES} ranks" in distributed_check
