@@ -37,6 +37,11 @@ class LabelConfig:
     """Camera column to score (default: the dataset's only or first camera)."""
     state_column: str = "observation.policy"
     """The state column scored by modules that read states (``options: {inputs: state, state_dim: D}``)."""
+    with_action: bool = False
+    """Modules that read states get each row's state with its action appended (``state_dim`` D + A)
+    and score transitions (s_t, a_t): a score is its own row's reward (not the next frame's) and a
+    ``next.*`` column is judged as it stands. A reward that depends on the action itself (e.g.
+    an action-rate penalty) can only be learned this way."""
     labelled_fraction: float = bounded(0.1, 0.0, 1.0)
     """Share of episodes (or of frames, see ``label_unit``) the module learns from (their
     progress is known to the labeller)."""
@@ -98,6 +103,11 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
             raise DatasetError(f"{root}: missing column {cfg.state_column!r}, the states this module reads; "
                                f"set state_column to one of: {', '.join(ds.features)}")
         inputs = torch.as_tensor(ds.column(cfg.state_column), dtype=torch.float32)  # float[N, D]
+        if cfg.with_action:
+            inputs = torch.cat([inputs, torch.as_tensor(ds.column("action"), dtype=torch.float32)], dim=1)
+    elif cfg.with_action:
+        raise DatasetError(f"with_action appends actions to states, but {cfg.module} reads camera images; "
+                           "use a module that reads states (options: {inputs: state, state_dim: D + A})")
     else:
         cameras = [c for c in ds.features if c.startswith("observation.images.")]
         camera = cfg.camera or (cameras[0] if cameras else None)
@@ -116,7 +126,7 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     frames = [inputs[torch.as_tensor(episode == e)] for e in ids]
     fit: dict[str, Any] = {"fit": "none"}
     truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
-    if truth is not None and cfg.progress_column.startswith("next."):
+    if truth is not None and cfg.progress_column.startswith("next.") and not cfg.with_action:
         truth = shift_to_previous(truth, episode)
     if cfg.module in FITTERS and n_labelled:
         if truth is None:
@@ -137,7 +147,7 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
                                    disable=not progress_bar):
             scores += score_episodes(module, [episode_frames], goal)[0]
     per_frame = np.concatenate(scores).astype(np.float32)
-    values = shift_to_next(per_frame, episode)
+    values = per_frame if cfg.with_action else shift_to_next(per_frame, episode)
     ds.add_column(column, values, overwrite=overwrite)
     report: dict[str, Any] = {"column": column, "frames": len(values), f"labelled_{cfg.label_unit}": n_labelled,
                               "episodes": len(ids), "fit": fit}

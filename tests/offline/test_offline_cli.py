@@ -136,3 +136,25 @@ def test_label_imputes_the_task_reward_from_a_share_of_the_frames(dataset: Path,
     # regressed on 30% of the frames, it follows the task's reward on the other 70% too
     assert report["spearman_unlabelled"] > 0.8
     assert np.corrcoef(imputed, reward)[0, 1] > 0.8
+
+
+def test_label_with_actions_scores_each_transition_as_its_own_reward(dataset: Path, tmp_path: Path) -> None:
+    from robot_rl.data.dataset import DatasetError
+    from robot_rl.offline.label import LabelConfig, label_dataset
+    from robot_rl.rewards.imputed import ImputedReward
+
+    save = tmp_path / "imputed.pt"
+    cfg = LabelConfig(module="imputed", options={"inputs": "state", "state_dim": 32 + 8, "max_epochs": 200},
+                      with_action=True, progress_column="next.reward", label_unit="frames", labelled_fraction=0.3,
+                      save=str(save))
+    report = label_dataset(dataset, cfg, column="next.reward.transition", progress_bar=False)
+    ds = Dataset(dataset)
+    written = ds.column("next.reward.transition")
+    # row t's reward is the model's score of (observation t, action t), written where it was scored
+    inputs = torch.as_tensor(np.concatenate([ds.column("observation.policy"), ds.column("action")], 1))
+    expected = ImputedReward(checkpoint=str(save)).score(None, inputs).reward.numpy()
+    np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-6)
+    assert report["spearman_unlabelled"] > 0.8  # against next.reward as it stands, not moved a frame
+    with pytest.raises(DatasetError, match="with_action appends actions to states, but preference reads camera"):
+        label_dataset(dataset, LabelConfig(module="preference", with_action=True), column="next.reward.x",
+                      progress_bar=False)
