@@ -69,6 +69,15 @@ def load_modules() -> Registry[Callable[..., RewardModule]]:
     return REWARDS
 
 
+def read_checkpoint(path: str, checkpoint_format: str, what: str) -> dict:
+    """A reward module's file written by its ``save`` (a dict whose ``format`` is
+    ``checkpoint_format``); ValueError naming the file and what it should have been otherwise."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != checkpoint_format:
+        raise ValueError(f"{path} is not {what} checkpoint ({checkpoint_format})")
+    return state
+
+
 def check_images(images: torch.Tensor | None, module: str) -> torch.Tensor:
     """Validate a batch of images uint8[B, V, H, W, 3]; returns it."""
     if images is None:

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from robot_rl.rewards.base import REWARDS, RewardOutput, check_images
+from robot_rl.rewards.base import REWARDS, RewardOutput, check_images, read_checkpoint
 from robot_rl.rewards.cnn import SmallCNN, to_float
 from robot_rl.rewards.preference import RewardMLP
 
@@ -79,9 +79,7 @@ class ImputedReward:
         checkpoint = options.get("checkpoint", config.checkpoint if config else None)
         state = None
         if checkpoint:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{checkpoint} is not an imputed-reward checkpoint ({CHECKPOINT_FORMAT})")
+            state = read_checkpoint(checkpoint, CHECKPOINT_FORMAT, "an imputed-reward")
             config = ImputedConfig(**state["config"])
         config = dataclasses.replace(config or ImputedConfig(), **options)
         if config.inputs not in ("images", "state"):

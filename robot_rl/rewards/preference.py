@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robot_rl.rewards.base import REWARDS, RewardOutput, check_images
+from robot_rl.rewards.base import REWARDS, RewardOutput, check_images, read_checkpoint
 from robot_rl.rewards.labellers.base import Labeller
 
 CHECKPOINT_FORMAT = "robot_rl.preference.v1"
@@ -214,9 +214,7 @@ class PreferenceReward:
         checkpoint = options.get("checkpoint", config.checkpoint if config else None)
         state = None
         if checkpoint:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"{checkpoint} is not a preference-reward checkpoint ({CHECKPOINT_FORMAT})")
+            state = read_checkpoint(checkpoint, CHECKPOINT_FORMAT, "a preference-reward")
             saved = dict(state["config"], channels=tuple(state["config"]["channels"]),
                          strides=tuple(state["config"]["strides"]))
             config = dataclasses.replace(config or PreferenceConfig(**saved), **options)
