@@ -128,6 +128,10 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
     truth = ds.column(cfg.progress_column).astype(np.float32) if cfg.progress_column in ds.features else None
     if truth is not None and cfg.progress_column.startswith("next.") and not cfg.with_action:
         truth = shift_to_previous(truth, episode)
+    if cfg.module in FITTERS and not n_labelled and not cfg.options.get("checkpoint"):
+        raise DatasetError(f"labelled_fraction {cfg.labelled_fraction} labels no {cfg.label_unit} of {root}, so "
+                           f"{cfg.module} would score with untrained weights; raise labelled_fraction or give a "
+                           "fitted model (options: {checkpoint: PATH})")
     if cfg.module in FITTERS and n_labelled:
         if truth is None:
             raise DatasetError(f"{root}: missing column {cfg.progress_column!r}, which the labeller judges by")

@@ -158,3 +158,14 @@ def test_label_with_actions_scores_each_transition_as_its_own_reward(dataset: Pa
     with pytest.raises(DatasetError, match="with_action appends actions to states, but preference reads camera"):
         label_dataset(dataset, LabelConfig(module="preference", with_action=True), column="next.reward.x",
                       progress_bar=False)
+
+
+def test_label_refuses_to_score_with_a_model_nothing_trained(dataset: Path) -> None:
+    from robot_rl.data.dataset import DatasetError
+    from robot_rl.offline.label import LabelConfig, label_dataset
+
+    cfg = LabelConfig(module="imputed", options={"inputs": "state", "state_dim": 32}, label_unit="frames",
+                      labelled_fraction=0.0001)
+    with pytest.raises(DatasetError, match="labelled_fraction 0.0001 labels no frames .* untrained weights"):
+        label_dataset(dataset, cfg, column="next.reward.untrained", progress_bar=False)
+    assert "next.reward.untrained" not in Dataset(dataset).features  # nothing written
