@@ -378,9 +378,9 @@ class LearnerNode:
 
     # -- loop ---------------------------------------------------------------------------------------
 
-    def process(self, record: Transition) -> None:
+    def process(self, record: Transition, learn: bool = True) -> None:
         """Learn from one record: its finished transitions join the buffers, each followed by
-        one RLPD step; publish and checkpoint when due.
+        one RLPD step; publish and checkpoint when due (``learn=False``: only store them).
 
         An episode that ends in success is terminal (no bootstrapping past it); one cut by the
         time limit is not, as in simulation. The stream hands out an episode's last transition
@@ -396,13 +396,15 @@ class LearnerNode:
             self.env_steps += 1
             self.episode_rewards.append(float(values[2]))
             self.episode_flags.append(bool(values[5]))
-            stats = self.learner.update()
-            if stats:
-                self.stats, self.updates = stats, self.updates + 1
             if values[4]:
                 self.finished.append((sum(self.episode_rewards), float(record.success),
                                       float(np.mean(self.episode_flags))))
                 self.episode_rewards, self.episode_flags = [], []
+            if not learn:
+                continue
+            stats = self.learner.update()
+            if stats:
+                self.stats, self.updates = stats, self.updates + 1
             if self.updates and self.env_steps - self.last_publish >= self.params.publish_every:
                 self.publish()
             if self.params.checkpoint_every and self.env_steps % self.params.checkpoint_every == 0:
@@ -444,7 +446,21 @@ class LearnerNode:
             if backlog > BACKLOG_WARNING:
                 self.warn.warning("backlog", "learning is slower than the robot: %d records waiting; lower "
                                   "sac.utd, sac.ensemble or net.batch_size in %s", backlog, self.params.config)
+        self.drain()
         return 0
+
+    def drain(self) -> int:
+        """Store the records still queued when the loop stops, without learning from them (a
+        stop should be quick), so the last checkpoint's buffers hold every step that arrived.
+        Returns how many records were stored."""
+        stored = 0
+        while True:
+            try:
+                record = self.records.get_nowait()
+            except queue.Empty:
+                return stored
+            self.process(record, learn=False)
+            stored += 1
 
     # -- outputs ------------------------------------------------------------------------------------
 

@@ -252,3 +252,23 @@ def test_deploy_with_learn_starts_the_learner_before_a_learning_policy_node(sac_
     assert "--resume continues a learner run; give --learn CONFIG too" in capsys.readouterr().err
     assert main(["--robot", str(ROBOT), "--policy", str(sac_policy), "--learn", str(tmp_path / "none.yaml")]) == 2
     assert "launch file not found" in capsys.readouterr().err
+
+
+def test_records_still_queued_at_stop_reach_the_saved_buffers(sac_policy: Path, tmp_path: Path) -> None:
+    from robot_rl_ros.learner_node import LearnerNode, LearnerNodeParams
+
+    params = LearnerNodeParams(robot=str(ROBOT), policy=str(sac_policy), config=str(learner_config(tmp_path, 2)),
+                               publish_every=1, checkpoint_every=0)
+    network = NoNetwork()
+    node = LearnerNode(params, CONFIG, "learner_node", transport=network)
+    for r in [record(0, 0, False), record(0, 1, True), record(0, 2, False, True, True)]:
+        node.on_transition(to_message(r))
+    stop = Stop()
+    stop.event.set()  # stopped before the loop took a single record
+    assert node.spin(stop) == 0
+    assert node.records.empty() and node.env_steps == 3
+    assert (len(node.learner.online), len(node.learner.demos)) == (3, 1)
+    assert node.updates == 0 and not network.published  # stored, not learned from
+    node.close()
+    replay = torch.load(node.run_dir / "checkpoints" / "replay.pt", weights_only=False)
+    assert replay["env_steps"] == 3 and replay["online"]["size"] == 3 and replay["demos"]["size"] == 1
