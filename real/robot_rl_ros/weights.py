@@ -78,7 +78,7 @@ def to_message(weights: PolicyWeights) -> Any:
     layout = ",".join(f"{name}:{'x'.join(str(n) for n in v.shape)}" for name, v in parts)
     label = f"{SCHEMA};version={weights.version};stamp_ns={weights.stamp_ns};{layout}"
     data = np.concatenate([v.reshape(-1) for _, v in parts]) if parts else np.zeros(0, np.float32)
-    return M.float32_array(data, label)
+    return M.float32_array(data, [(label, len(data))])
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -113,14 +113,11 @@ def from_message(msg: Any) -> PolicyWeights:
 def mismatch(tensors: Mapping[str, Any], target: Mapping[str, Any]) -> str | None:
     """Why ``tensors`` cannot replace ``target`` (tensors or arrays by name, e.g. a loaded
     policy's :func:`learnable_state`), or None when they fit: same names, same shapes, finite."""
-    current = {k: tuple(v.shape) for k, v in target.items()}
-    given = {k: tuple(v.shape) for k, v in tensors.items()}
-    missing, extra = sorted(set(current) - set(given)), sorted(set(given) - set(current))
-    if missing or extra:
-        return f"tensor names differ (missing {missing}, unexpected {extra})"
-    wrong = [f"{k} is {list(given[k])} where {list(current[k])} is expected" for k in current if given[k] != current[k]]
-    if wrong:
-        return "shapes differ: " + "; ".join(wrong[:3]) + ("; ..." if len(wrong) > 3 else "")
+    from robot_rl.algorithms.networks import state_differences
+
+    differences = state_differences(target, tensors)
+    if differences:
+        return "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
     bad = [k for k, v in tensors.items() if not np.all(np.isfinite(np.asarray(v)))]
     if bad:
         return f"non-finite values in {bad}"

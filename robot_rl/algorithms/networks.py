@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -88,3 +91,13 @@ class ActorCritic(nn.Module):
     def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
         """float[B]"""
         return self.critic(self.critic_norm(critic_obs)).squeeze(-1)
+
+
+def state_differences(current: Mapping[str, Any], saved: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """How the tensors (or arrays) ``saved`` differ from ``current`` in names and shapes, one
+    line each, e.g. ``actor.0.weight is [32, 6] where [64, 6] is expected``; empty when they fit."""
+    out = [f"{prefix}{k} is missing" for k in current if k not in saved]
+    out += [f"{prefix}{k} is unexpected" for k in saved if k not in current]
+    out += [f"{prefix}{k} is {list(saved[k].shape)} where {list(v.shape)} is expected"
+            for k, v in current.items() if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robot_rl.algorithms.networks import mlp
+from robot_rl.algorithms.networks import mlp, state_differences
 from robot_rl.algorithms.replay import Batch, Critic, FixedNorm, soft_update
 from robot_rl.configs.offline import NetConfig, SACConfig
 
@@ -133,7 +133,7 @@ class SAC:
         if missing:
             raise ValueError(f"not a SAC state: {', '.join(missing)} missing")
         problems = [p for name in ("actor", "critic", "critic_target")
-                    for p in _differences(name, getattr(self, name).state_dict(), state[name])]
+                    for p in state_differences(getattr(self, name).state_dict(), state[name], f"{name}.")]
         if tuple(torch.as_tensor(state["log_alpha"]).shape) != tuple(self.log_alpha.shape):
             problems.append(f"log_alpha is {list(torch.as_tensor(state['log_alpha']).shape)} where a scalar is "
                             "expected")
@@ -148,12 +148,3 @@ class SAC:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.alpha_opt.load_state_dict(state["alpha_opt"])
-
-
-def _differences(prefix: str, current: Mapping[str, torch.Tensor], saved: Mapping[str, Any]) -> list[str]:
-    """How the tensors ``saved`` differ from ``current`` in names and shapes, one line each."""
-    out = [f"{prefix}.{k} is missing" for k in current if k not in saved]
-    out += [f"{prefix}.{k} is unexpected" for k in saved if k not in current]
-    out += [f"{prefix}.{k} is {list(saved[k].shape)} where {list(v.shape)} is expected"
-            for k, v in current.items() if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
-    return out
