@@ -100,22 +100,26 @@ def joint_state(names: Sequence[str], position: Sequence[float] | np.ndarray,
                       velocity=_f64(velocity), effort=_f64(effort))
 
 
-def float64_array(values: Sequence[float] | np.ndarray, dims: Sequence[tuple[str, int]] = ()) -> Any:
-    """std_msgs/Float64MultiArray of ``values``; ``dims`` are (label, size) pairs, outermost first."""
-    data = _f64(values)
-    layout, stride = [], len(data)
+def _layout(dims: Sequence[tuple[str, int]], count: int) -> Any:
+    """std_msgs/MultiArrayLayout of (label, size) pairs, outermost first, over ``count`` values."""
+    layout, stride = [], count
     for label, size in dims:
         layout.append(MultiArrayDimension(label=label, size=int(size), stride=int(stride)))
         stride = stride // max(int(size), 1)
-    return Float64MultiArray(layout=MultiArrayLayout(dim=layout, data_offset=0), data=data)
+    return MultiArrayLayout(dim=layout, data_offset=0)
 
 
-def float32_array(values: Sequence[float] | np.ndarray, label: str = "") -> Any:
-    """std_msgs/Float32MultiArray of ``values`` flattened, with one dimension named ``label``
-    (bulk data such as network weights: half the bytes of float64)."""
+def float64_array(values: Sequence[float] | np.ndarray, dims: Sequence[tuple[str, int]] = ()) -> Any:
+    """std_msgs/Float64MultiArray of ``values``; ``dims`` are (label, size) pairs, outermost first."""
+    data = _f64(values)
+    return Float64MultiArray(layout=_layout(dims, len(data)), data=data)
+
+
+def float32_array(values: Sequence[float] | np.ndarray, dims: Sequence[tuple[str, int]] = ()) -> Any:
+    """std_msgs/Float32MultiArray of ``values`` flattened (bulk data such as network weights: half
+    the bytes of float64); ``dims`` as for :func:`float64_array`."""
     data = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-    return Float32MultiArray(layout=MultiArrayLayout(
-        dim=[MultiArrayDimension(label=label, size=len(data), stride=len(data))], data_offset=0), data=data)
+    return Float32MultiArray(layout=_layout(dims, len(data)), data=data)
 
 
 def boolean(value: bool) -> Any:

@@ -55,8 +55,7 @@ def to_message(t: Transition) -> Any:
     parts = t.fields()
     label = SCHEMA + ";" + ",".join(f"{name}:{len(values)}" for name, values in parts)
     data = np.concatenate([values for _, values in parts])
-    return M.Float64MultiArray(layout=M.MultiArrayLayout(
-        dim=[M.MultiArrayDimension(label=label, size=len(data), stride=len(data))], data_offset=0), data=data)
+    return M.float64_array(data, [(label, len(data))])
 
 
 def from_message(msg: Any) -> Transition:

@@ -51,7 +51,7 @@ def examples() -> list[Any]:
         M.image(rng.integers(0, 255, (5, 7, 3), dtype=np.uint8), 42, "front"),
         M.joint_trajectory(["a", "bb", "ccc"], rng.normal(size=(2, 3)), [0.05, 0.1], 7),
         M.float64_array(rng.normal(size=6), [("rows", 2), ("cols", 3)]),
-        M.float32_array(rng.normal(size=5), "weights"),
+        M.float32_array(rng.normal(size=5), [("weights", 5)]),
         M.boolean(True),
         M.twist((0.1, -0.2, 0.3), (0.0, 0.5, -1.0)),
     ]
