@@ -180,9 +180,11 @@ class Critic(nn.Module):
         layers.append(nn.Linear(in_dim, 1))
         return nn.Sequential(*layers)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: list[int] | None = None) -> torch.Tensor:
+        """float[E, B], or float[len(members), B] for only those members (the others are not run)."""
         x = torch.cat([self.norm(obs), action], dim=-1)
-        return torch.stack([net(x).squeeze(-1) for net in self.nets])
+        nets = self.nets if members is None else [self.nets[i] for i in members]
+        return torch.stack([net(x).squeeze(-1) for net in nets])
 
 
 class ValueNet(nn.Module):

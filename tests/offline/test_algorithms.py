@@ -10,8 +10,8 @@ import torch
 
 from robot_rl.algorithms.bc import BC
 from robot_rl.algorithms.iql import IQL, awr_weights, expectile_loss
-from robot_rl.algorithms.replay import ReplayBuffer, SymmetricSampler, add_intervention
-from robot_rl.algorithms.sac import SAC, subset_min
+from robot_rl.algorithms.replay import Critic, FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
+from robot_rl.algorithms.sac import SAC, subset_members
 from robot_rl.algorithms.td3bc import TD3BC, td3bc_actor_loss
 from robot_rl.configs.offline import IQLConfig, NetConfig, SACConfig, TD3BCConfig
 
@@ -39,15 +39,24 @@ def test_td3bc_actor_loss_by_hand() -> None:
     assert loss.item() == pytest.approx(1.3125)
 
 
-def test_subset_min() -> None:
-    q = torch.tensor([[1.0, 5.0], [2.0, 0.0], [3.0, 4.0]])
-    out = subset_min(q, 3)
-    assert out.tolist() == [1.0, 0.0]  # the whole ensemble
+def test_subset_members_are_distinct_and_cover_the_ensemble() -> None:
+    assert sorted(subset_members(3, 3)) == [0, 1, 2]
     gen = torch.Generator().manual_seed(0)
-    for _ in range(10):
-        out = subset_min(q, 2, gen)
-        assert any(out.tolist() == [min(q[i, 0], q[j, 0]).item(), min(q[i, 1], q[j, 1]).item()]
-                   for i in range(3) for j in range(3) if i != j)
+    drawn = [tuple(subset_members(5, 2, gen)) for _ in range(200)]
+    assert all(len(set(d)) == 2 and all(0 <= i < 5 for i in d) for d in drawn)
+    assert len({frozenset(d) for d in drawn}) == 10  # every pair of 5 members turns up
+
+
+def test_critic_runs_only_the_chosen_members() -> None:
+    torch.manual_seed(0)
+    critic = Critic(FixedNorm.identity(3), 3, 2, (8,), ensemble=4, layer_norm=True)
+    obs, action = torch.randn(5, 3), torch.randn(5, 2)
+    torch.testing.assert_close(critic(obs, action, [3, 1]), critic(obs, action)[[3, 1]])
+    calls = []
+    for i, net in enumerate(critic.nets):
+        net.register_forward_hook(lambda *_, i=i: calls.append(i))
+    critic(obs, action, [2, 0])
+    assert calls == [2, 0]
 
 
 def filled(reward: float, n: int) -> ReplayBuffer:
