@@ -13,6 +13,7 @@ run's robustness_<steps>.json/png.
 env steps: success rate of the deterministic policy on fresh episodes, at zero privilege.
 
     python benchmarks/robustness.py privileged-vs-plain --privileged runs/panda_push/<a> --plain runs/panda_push/<b>
+    python benchmarks/robustness.py privileged-vs-plain ... --curve 7 --out priv.json   # success vs env steps + plot
 """
 
 from __future__ import annotations
@@ -76,8 +77,6 @@ def hinf_vs_dr(args: argparse.Namespace) -> None:
         print(f"{n}: mean fall rate over the sweep {mean_fall:.3f}, against the adversary {mean_adv:.3f}")
 
 
-
-
 def privileged_vs_plain(args: argparse.Namespace) -> None:
     import torch
 
@@ -88,21 +87,55 @@ def privileged_vs_plain(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     runs = {"privileged": args.privileged, "plain": args.plain}
     tables = {name: checkpoints_by_steps(run) for name, run in runs.items()}
-    steps = common_steps(tables["privileged"], tables["plain"], args.steps)
-    out = {"env_steps": steps, "episodes": args.episodes}
-    for name, run in runs.items():
-        cfg, model, path = restore_model(run, tables[name][steps])
-        env = build_env(cfg, num_envs=args.episodes, seed=args.seed)  # privileged envs start at s = 0
-        result = evaluate(deterministic_policy(model, cfg.algo.actor_obs), env, args.episodes,
-                          env.max_episode_steps + 1, seed=args.seed)
-        env.close()
-        out[name] = {"run": str(run), "checkpoint": str(path), "success_rate": result.success_rate,
-                     "mean_return": result.mean_return}
-        print(f"{name:10s} {path}: success {result.success_rate:.3f} over {args.episodes} episodes, "
-              f"mean return {result.mean_return:.1f}")
-    print(f"{cfg.env.task} at {steps:,} env steps each (privileged run evaluated at zero privilege)")
+    last = common_steps(tables["privileged"], tables["plain"], args.steps)
+    common = [s for s in sorted(set(tables["privileged"]) & set(tables["plain"])) if s <= last]
+    # --curve K: K checkpoints evenly spread over the common ones, ending at the compared one
+    points = sorted({common[round(i * (len(common) - 1) / max(args.curve - 1, 1))] for i in range(args.curve)}
+                    | {last}) if args.curve > 1 else [last]
+    curve: dict[str, list[dict]] = {name: [] for name in runs}
+    for steps in points:
+        for name, run in runs.items():
+            cfg, model, path = restore_model(run, tables[name][steps])
+            env = build_env(cfg, num_envs=args.episodes, seed=args.seed)  # privileged envs start at s = 0
+            result = evaluate(deterministic_policy(model, cfg.algo.actor_obs), env, args.episodes,
+                              env.max_episode_steps + 1, seed=args.seed)
+            env.close()
+            curve[name].append({"env_steps": steps, "checkpoint": str(path), "success_rate": result.success_rate,
+                                "mean_return": result.mean_return})
+            print(f"{name:10s} {path}: success {result.success_rate:.3f} over {args.episodes} episodes, "
+                  f"mean return {result.mean_return:.1f}")
+    print(f"\n{cfg.env.task}, success at zero privilege ({args.episodes} episodes per point)")
+    print("| env steps | privileged | plain |\n|---|---|---|")
+    for a, b in zip(curve["privileged"], curve["plain"]):
+        print(f"| {a['env_steps']:,} | {a['success_rate']:.2f} | {b['success_rate']:.2f} |")
+    out = {"env_steps": last, "episodes": args.episodes,
+           **{name: {"run": str(runs[name]), **rows[-1]} for name, rows in curve.items()}}
+    if len(points) > 1:
+        out["curve"] = curve
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=2))
+        if len(points) > 1:
+            print(f"plot: {plot_curve(curve, Path(args.out).with_suffix('.png'), cfg.env.task)}")
+
+
+def plot_curve(curve: dict[str, list[dict]], path: Path, task: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, rows in curve.items():
+        ax.plot([r["env_steps"] / 1e6 for r in rows], [r["success_rate"] for r in rows], marker="o",
+                label=f"{name} (at zero privilege)" if name == "privileged" else name)
+    ax.set(xlabel="env steps (millions)", ylabel="success", ylim=(-0.02, 1.02),
+           title=f"{task}: PPO with / without privileged actions")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
@@ -119,7 +152,9 @@ def main() -> None:
     priv.add_argument("--plain", type=Path, required=True, help="run trained without privileges")
     priv.add_argument("--episodes", type=int, default=64)
     priv.add_argument("--seed", type=int, default=2024)
-    priv.add_argument("--out", help="also write the result as JSON")
+    priv.add_argument("--out", help="also write the result as JSON (and, with --curve, the curve as a PNG beside it)")
+    priv.add_argument("--curve", type=int, default=1,
+                      help="evaluate this many checkpoints with equal env steps, evenly spread up to --steps")
     for sub in (hinf, priv):
         sub.add_argument("--steps", type=int, help="env steps to compare at (default: the largest both have)")
     args = parser.parse_args()
