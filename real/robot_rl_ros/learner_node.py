@@ -237,10 +237,10 @@ class LearnerNode:
         self.params, self.config = params, config
         self.log = setup_logging(node_name)
         self.warn = Throttle(self.log, 10.0)
-        torch.set_num_threads(1)  # small MLP updates are slower with more threads on few cores
         policy, self.meta, _ = load_checked_policy(params.policy, config)
         task = self.meta["task"]
         cfg = load(OfflineConfig, params.config)
+        torch.set_num_threads(cfg.threads)
         if cfg.task and cfg.task != task:
             raise ConfigError(f"{params.config}: task {cfg.task!r} but {params.policy} runs {task!r}; "
                               "remove task: or deploy a policy of that task")

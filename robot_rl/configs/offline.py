@@ -137,6 +137,10 @@ class OfflineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     num_envs: int = bounded(8, 1)
     """Worlds stepped together during fine-tuning."""
+    threads: int = bounded(1, 1)
+    """Torch threads for the updates. One suits small MLPs on a few shared cores; RLPD's
+    ten-critic ensemble gains from more on idle cores (``benchmarks/sac_update.py`` prints the
+    ratio)."""
     root: str = "runs"
     """Runs go to ``<root>/<task>/<timestamp>/``."""
     progress_bar: bool = True

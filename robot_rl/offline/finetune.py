@@ -208,7 +208,7 @@ class FinetuneTrainer(RunOutputs):
         from robot_rl.envs import make
         from robot_rl.offline.trainer import new_run_dir, obs_group
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         demos = demo_transitions(cfg)
         task = cfg.task or (Dataset(cfg.dataset).task if cfg.dataset else None)

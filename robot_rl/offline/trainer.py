@@ -251,7 +251,7 @@ class RunOutputs:
 
 class OfflineTrainer(RunOutputs):
     def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None) -> None:
-        torch.set_num_threads(1)  # small MLP updates are far slower with more threads on few cores
+        torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.dataset, self.data = load_dataset(cfg)

@@ -81,8 +81,10 @@ def test_offline_train_writes_a_run(dataset: Path, tmp_path: Path) -> None:
     from robot_rl.training.export import load_policy
 
     code = main(["offline-train", str(dataset), "--algo", "iql", "--budget.updates", "40", "--eval.episodes", "2",
-                 "--eval.interim-episodes", "0", "--eval.every", "20", f"--root={tmp_path}", "--progress_bar=false"])
+                 "--eval.interim-episodes", "0", "--eval.every", "20", f"--root={tmp_path}", "--progress_bar=false",
+                 "--threads", "2"])
     assert code == 0
+    assert torch.get_num_threads() == 2  # the updates ran with the configured threads
     (run,) = (tmp_path / "panda_reach").iterdir()
     for name in ("config.yaml", "metrics.csv", "curves.png", "eval.json", "policy.pt"):
         assert (run / name).is_file(), name
