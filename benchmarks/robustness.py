@@ -37,6 +37,7 @@ def checkpoints_by_steps(run: Path) -> dict[int, Path]:
 
 
 def common_steps(a: dict[int, Path], b: dict[int, Path], steps: int | None) -> int:
+    """``steps`` if both runs have a checkpoint there, else (None) the largest such env steps."""
     common = sorted(set(a) & set(b))
     if not common:
         raise SystemExit(f"no checkpoints with equal env steps: {sorted(a)} and {sorted(b)}")
@@ -88,10 +89,11 @@ def privileged_vs_plain(args: argparse.Namespace) -> None:
     runs = {"privileged": args.privileged, "plain": args.plain}
     tables = {name: checkpoints_by_steps(run) for name, run in runs.items()}
     last = common_steps(tables["privileged"], tables["plain"], args.steps)
-    common = [s for s in sorted(set(tables["privileged"]) & set(tables["plain"])) if s <= last]
-    # --curve K: K checkpoints evenly spread over the common ones, ending at the compared one
-    points = sorted({common[round(i * (len(common) - 1) / max(args.curve - 1, 1))] for i in range(args.curve)}
-                    | {last}) if args.curve > 1 else [last]
+    points = [last]
+    if args.curve > 1:  # K common checkpoints evenly spread up to the compared one (which ends the list)
+        common = [s for s in sorted(tables["privileged"]) if s in tables["plain"] and s <= last]
+        points = [common[i] for i in sorted({round(k * (len(common) - 1) / (args.curve - 1))
+                                             for k in range(args.curve)})]
     curve: dict[str, list[dict]] = {name: [] for name in runs}
     for steps in points:
         for name, run in runs.items():
