@@ -29,10 +29,8 @@ policy's staleness (``weights/staleness`` in metrics.csv, averaged between two p
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import queue
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +51,6 @@ from robot_rl_ros.transport import Transport, make_transport
 
 BACKLOG_WARNING = 200
 """Records waiting for the learner before it warns that learning is slower than the robot."""
-REPLAY_FILE = "replay.pt"
-"""The replay buffers at the newest checkpoint, in the run's checkpoints/ folder."""
-REPLAY_FORMAT = "robot_rl.learner_replay/1"
-_BUFFER_FIELDS = ("obs", "action", "reward", "next_obs", "done")
-_CHECKPOINT = re.compile(r"^model_(\d+)\.pt$")
 _METRICS = ["env_steps", "updates", "weights/version", "weights/staleness", "episode/return", "episode/success",
             "episode/intervention", "loss/critic", "loss/actor", "train/alpha", "train/q", "perf/backlog"]
 
@@ -87,22 +80,19 @@ class LearnerNodeParams:
 def find_checkpoint(resume: str) -> Path:
     """The checkpoint ``resume`` names: a file as given, or a run directory's newest
     ``checkpoints/model_<steps>.pt``. FileNotFoundError saying what to give otherwise."""
+    from robot_rl.offline.finetune import newest_checkpoint
+
     path = Path(resume)
     if path.is_file():
         return path
     if path.is_dir():
-        newest = _newest_checkpoint(path / "checkpoints")
+        newest = newest_checkpoint(path / "checkpoints")
         if newest is None:
             raise FileNotFoundError(f"resume: {path} has no checkpoints/model_<steps>.pt; give a learner run "
                                     "directory (<root>/<task>/<date>_<time>) or one of its checkpoints")
         return newest
     raise FileNotFoundError(f"resume: {path} does not exist; give a learner run directory "
                             "(<root>/<task>/<date>_<time>) or one of its checkpoints/model_<steps>.pt")
-
-
-def _newest_checkpoint(folder: Path) -> Path | None:
-    found = [(int(m.group(1)), p) for p in folder.glob("model_*.pt") if (m := _CHECKPOINT.match(p.name))]
-    return max(found)[1] if found else None
 
 
 def read_checkpoint(path: Path, task: str, cfg: Any, params: LearnerNodeParams) -> dict[str, Any]:
@@ -158,50 +148,11 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _buffer_state(buffer: Any) -> dict[str, Any]:
-    """A replay buffer's stored transitions (copies: a slice would save the whole preallocated
-    tensor) and ring position."""
-    n = len(buffer)
-    return {**{k: getattr(buffer, k)[:n].clone() for k in _BUFFER_FIELDS}, "size": n, "position": buffer.position,
-            "capacity": buffer.capacity}
-
-
-def _restore_buffer(buffer: Any, state: dict[str, Any]) -> None:
-    """Put :func:`_buffer_state`'s transitions back into an empty ``buffer``: in place when the
-    capacity is the same (sampling continues exactly), else oldest first (the newest kept when
-    the capacity is smaller)."""
-    import torch
-
-    n, position = int(state["size"]), int(state["position"])
-    tensors = [state[k] for k in _BUFFER_FIELDS]
-    buffer.size = buffer.position = 0
-    if int(state["capacity"]) == buffer.capacity:
-        for name, tensor in zip(_BUFFER_FIELDS, tensors, strict=True):
-            getattr(buffer, name)[:n] = tensor
-        buffer.size, buffer.position = n, position
-    elif n:
-        order = torch.roll(torch.arange(n), -position) if n == int(state["capacity"]) else torch.arange(n)
-        buffer.add(*(t[order] for t in tensors))
-
-
 def _open_metrics(path: Path, append: bool) -> Any:
-    """metrics.csv; ``append`` keeps the rows of a resumed run, adding any column they lack
-    (left empty in the old rows)."""
+    """metrics.csv (``append``: a resumed run's, its rows kept)."""
     from robot_rl.offline.trainer import MetricsLog
 
-    if not (append and path.is_file()):
-        return MetricsLog(path, _METRICS)
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header = rows[0] if rows else []
-    columns = header + [c for c in _METRICS if c not in header]
-    tmp = path.with_suffix(".tmp")
-    log = MetricsLog(tmp, columns)
-    with open(tmp, "a", newline="") as f:
-        csv.writer(f).writerows(row + [""] * (len(columns) - len(row)) for row in rows[1:])
-    tmp.replace(path)
-    log.path = path
-    return log
+    return MetricsLog.open(path, _METRICS, append)
 
 
 def _row(values: tuple, terminal: bool) -> list[Any]:
@@ -307,6 +258,7 @@ class LearnerNode:
         """Restore the SAC state, the counters, the generator and (from ``replay.pt``, when it was
         written with ``checkpoint``) the buffers; returns the run directory to keep writing, or
         None for a new one (a checkpoint outside a run's checkpoints/ folder, or not its newest)."""
+        from robot_rl.offline.finetune import REPLAY_FILE, newest_checkpoint
         from robot_rl.training.checkpoints import CheckpointError
 
         saved = payload.get("config") or {}
@@ -329,7 +281,7 @@ class LearnerNode:
             self.log.info("resuming with settings that differ from the checkpoint's: %s", "; ".join(changed))
 
         folder = checkpoint.parent
-        newest = _newest_checkpoint(folder) if folder.name == "checkpoints" else None
+        newest = newest_checkpoint(folder) if folder.name == "checkpoints" else None
         run_dir = folder.parent if newest is not None and newest.resolve() == checkpoint.resolve() else None
         if folder.name != "checkpoints":
             self.log.info("%s is not in a run's checkpoints/ folder: writing a new run directory", checkpoint)
@@ -343,30 +295,12 @@ class LearnerNode:
         return run_dir
 
     def _restore_replay(self, path: Path, checkpoint: Path) -> None:
-        import pickle
-
-        import torch
-
-        lost = (f"the online buffer starts empty and the demo buffer holds only the config's dataset "
-                f"({len(self.learner.demos)} transitions; the person's interventions of the earlier steps are not "
-                f"in it); updates resume after sac.warmup ({self.cfg.sac.warmup}) new robot steps")
-        if not path.is_file():
-            self.log.warning("no replay buffers to resume with (%s does not exist): %s", path, lost)
-            return
-        try:
-            replay = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
-            self.log.warning("cannot read the replay buffers in %s (%s): %s", path, type(error).__name__, lost)
-            return
-        if not isinstance(replay, dict) or replay.get("format") != REPLAY_FORMAT:
-            self.log.warning("%s is not a learner's replay file: %s", path, lost)
-            return
-        if int(replay["env_steps"]) != self.env_steps:
-            self.log.warning("%s holds the buffers at robot step %d, %s was saved at step %d: %s", path,
-                             int(replay["env_steps"]), checkpoint.name, self.env_steps, lost)
-            return
-        for name in ("online", "demos"):
-            _restore_buffer(getattr(self.learner, name), replay[name])
+        problem = self.learner.load_replay(path, self.env_steps)
+        if problem:
+            self.log.warning("no replay buffers to resume with (%s): the online buffer starts empty and the demo "
+                             "buffer holds only the config's dataset (%d transitions; the person's interventions "
+                             "of the earlier steps are not in it); updates resume after sac.warmup (%d) new robot "
+                             "steps", problem, len(self.learner.demos), self.cfg.sac.warmup)
 
     # -- callback -----------------------------------------------------------------------------------
 
@@ -470,16 +404,13 @@ class LearnerNode:
         ``policy.pt`` (the actor, with the deployed policy's metadata)."""
         import torch
 
+        from robot_rl.offline.finetune import REPLAY_FILE
         from robot_rl.offline.trainer import CHECKPOINT_FORMAT, ExportView
         from robot_rl.training.export import export_policy
 
         checkpoint = self.run_dir / "checkpoints" / f"model_{self.env_steps}.pt"
         if self.params.save_replay:
-            replay = checkpoint.with_name(REPLAY_FILE)
-            torch.save({"format": REPLAY_FORMAT, "env_steps": self.env_steps,
-                        "online": _buffer_state(self.learner.online), "demos": _buffer_state(self.learner.demos)},
-                       replay.with_suffix(".tmp"))
-            replay.with_suffix(".tmp").replace(replay)
+            self.learner.save_replay(checkpoint.with_name(REPLAY_FILE), self.env_steps)
         state = {"format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.updates,
                  "env_steps": self.env_steps, "weights_version": self.version, "state": self.algo.state_dict(),
                  "generator": self.learner.generator.get_state(), "config": self.resolved}

@@ -70,6 +70,29 @@ class ReplayBuffer:
         buffer.add(t.obs, t.action, t.reward, t.next_obs, t.done.float())
         return buffer
 
+    FIELDS = ("obs", "action", "reward", "next_obs", "done")
+
+    def state_dict(self) -> dict:
+        """The stored transitions (copies: a slice would save the whole preallocated tensor),
+        the ring position and the capacity."""
+        n = self.size
+        return {**{k: getattr(self, k)[:n].clone() for k in self.FIELDS}, "size": n, "position": self.position,
+                "capacity": self.capacity}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the contents with :meth:`state_dict`'s: in place when the capacity is the same
+        (sampling continues exactly), else oldest first (the newest kept when this buffer is smaller)."""
+        n, position = int(state["size"]), int(state["position"])
+        tensors = [state[k] for k in self.FIELDS]
+        self.size = self.position = 0
+        if int(state["capacity"]) == self.capacity:
+            for name, tensor in zip(self.FIELDS, tensors, strict=True):
+                getattr(self, name)[:n] = tensor
+            self.size, self.position = n, position
+        elif n:
+            order = torch.roll(torch.arange(n), -position) if n == int(state["capacity"]) else torch.arange(n)
+            self.add(*(t[order] for t in tensors))
+
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")

@@ -141,6 +141,9 @@ class OfflineConfig:
     """Torch threads for the updates. One suits small MLPs on a few shared cores; RLPD's
     ten-critic ensemble gains from more on idle cores (``benchmarks/sac_update.py`` prints the
     ratio)."""
+    checkpoint_every: int = bounded(10_000, 0)
+    """Fine-tuning: env steps between checkpoints (the SAC state, both replay buffers, the
+    counters), from which ``robot-rl finetune --resume RUN_DIR`` continues; 0: only at the end."""
     root: str = "runs"
     """Runs go to ``<root>/<task>/<timestamp>/``."""
     progress_bar: bool = True

@@ -19,7 +19,9 @@ steps the worlds with the latest weights and streams transitions through a queue
 from __future__ import annotations
 
 import math
+import pickle
 import queue
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,6 +37,18 @@ from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
 from robot_rl.offline.trainer import RunOutputs, successful_episodes
+
+REPLAY_FILE = "replay.pt"
+"""Both replay buffers at the newest checkpoint, in a run's checkpoints/ folder (one file,
+replaced at every checkpoint: the buffers are large and only the newest are needed)."""
+REPLAY_FORMAT = "robot_rl.learner_replay/1"
+_CHECKPOINT = re.compile(r"^model_(\d+)\.pt$")
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The ``model_<steps>.pt`` in ``folder`` with the most steps, or None."""
+    found = [(int(m.group(1)), p) for p in folder.glob("model_*.pt") if (m := _CHECKPOINT.match(p.name))]
+    return max(found)[1] if found else None
 
 
 def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
@@ -100,6 +114,30 @@ class OnlineLearner:
         for _ in range(steps):
             stats = self.sac.update(self.sampler)
         return stats
+
+    def save_replay(self, path: Path, env_steps: int) -> None:
+        """Both buffers to ``path`` (written whole, then moved into place), tagged with ``env_steps``."""
+        tmp = path.with_suffix(".tmp")
+        torch.save({"format": REPLAY_FORMAT, "env_steps": env_steps, "online": self.online.state_dict(),
+                    "demos": self.demos.state_dict()}, tmp)
+        tmp.replace(path)
+
+    def load_replay(self, path: Path, env_steps: int) -> str | None:
+        """Put back the buffers :meth:`save_replay` wrote at ``env_steps``; None when done, else
+        why they could not be (the buffers are then left as they are)."""
+        if not path.is_file():
+            return f"{path} does not exist"
+        try:
+            replay = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+            return f"cannot read {path} ({type(error).__name__})"
+        if not isinstance(replay, dict) or replay.get("format") != REPLAY_FORMAT:
+            return f"{path} is not a replay buffer file"
+        if int(replay["env_steps"]) != env_steps:
+            return f"{path} holds the buffers at step {int(replay['env_steps'])}, the checkpoint is of step {env_steps}"
+        for name in ("online", "demos"):
+            getattr(self, name).load_state_dict(replay[name])
+        return None
 
     def actor_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.sac.actor.state_dict().items()}
@@ -204,7 +242,9 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
 class FinetuneTrainer(RunOutputs):
     """SAC/RLPD in simulation, writing a run directory like :class:`~robot_rl.offline.trainer.OfflineTrainer`."""
 
-    def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None) -> None:
+    def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None, resume: Path | None = None) -> None:
+        """``resume``: a run directory of an earlier fine-tuning to continue (in place) from its
+        newest checkpoint, with ``cfg`` (its config.yaml plus any overrides)."""
         from robot_rl.envs import make
         from robot_rl.offline.trainer import new_run_dir, obs_group
 
@@ -228,12 +268,72 @@ class FinetuneTrainer(RunOutputs):
                                f"{task} observes {self.obs_dim}; use a dataset recorded in {task}")
         self.learner = OnlineLearner(cfg, self.obs_dim, self.action_dim, demos)
         self.algo = self.learner.sac
-        self.run_dir = run_dir or new_run_dir(cfg.root, task)
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         self.task = task
         self.env_steps = self.updates = 0
+        self.next_eval = 0
         self.successes: list[float] = []
+        """Success of every finished training episode (0/1)."""
+        self.resumed_from: Path | None = None
+        if resume is not None:
+            self.run_dir = Path(resume)
+            self._resume(self.run_dir)
+        else:
+            self.run_dir = run_dir or new_run_dir(cfg.root, task)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+    def _resume(self, run_dir: Path) -> None:
+        """Restore the SAC state, the counters, the generator and the replay buffers of
+        ``run_dir``'s newest checkpoint; CheckpointError naming the problem otherwise."""
+        from robot_rl.offline.trainer import CHECKPOINT_FORMAT
+        from robot_rl.training.checkpoints import CheckpointError
+
+        checkpoint = newest_checkpoint(run_dir / "checkpoints")
+        if checkpoint is None:
+            raise CheckpointError(f"--resume {run_dir}: no checkpoints/model_<steps>.pt there; give a fine-tuning "
+                                  "run directory (<root>/<task>/<date>_<time>) that has reached its first "
+                                  "checkpoint (every checkpoint_every env steps)")
+        try:
+            payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+            raise CheckpointError(f"--resume: {checkpoint} cannot be read ({type(error).__name__}); delete it to "
+                                  "resume from the checkpoint before it") from None
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT \
+                or payload.get("algo") != "sac" or "env_steps" not in payload:
+            raise CheckpointError(f"--resume: {checkpoint} is not a fine-tuning checkpoint (robot-rl finetune "
+                                  "writes them); offline runs are not resumed, train them again")
+        if payload.get("task") != self.task:
+            raise CheckpointError(f"--resume: {checkpoint} fine-tuned {payload.get('task')!r}, the config asks for "
+                                  f"{self.task!r}; drop the task override")
+        try:
+            self.algo.load_state_dict(payload["state"])
+        except ValueError as error:
+            raise CheckpointError(f"--resume: {checkpoint} does not fit these networks: {error}; drop the "
+                                  "net/sac overrides that change them") from None
+        problem = self.learner.load_replay(checkpoint.with_name(REPLAY_FILE), int(payload["env_steps"]))
+        if problem:
+            raise CheckpointError(f"--resume: no replay buffers for {checkpoint.name} ({problem}); resuming "
+                                  "without them would relearn from an empty buffer: start a new run instead")
+        self.learner.generator.set_state(payload["generator"])
+        self.env_steps = self.updates = int(payload["env_steps"])
+        self.next_eval = int(payload.get("next_eval", self.env_steps))
+        self.successes = [float(x) for x in payload.get("successes", [])]
+        self.resumed_from = checkpoint
+
+    def save(self) -> Path:
+        """``checkpoints/model_<env steps>.pt`` (the SAC state, the counters, the generator) and
+        ``checkpoints/replay.pt`` (both buffers), so :meth:`_resume` continues where this stopped."""
+        from robot_rl.offline.trainer import CHECKPOINT_FORMAT
+
+        path = self.run_dir / "checkpoints" / f"model_{self.env_steps}.pt"
+        self.learner.save_replay(path.with_name(REPLAY_FILE), self.env_steps)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.env_steps,
+                    "env_steps": self.env_steps, "next_eval": self.next_eval, "successes": self.successes[-100:],
+                    "state": self.algo.state_dict(), "generator": self.learner.generator.get_state(),
+                    "config": to_dict(self.cfg)}, tmp)
+        tmp.replace(path)
+        return path
 
     def train(self) -> dict[str, Any]:
         from robot_rl.envs import make
@@ -243,9 +343,10 @@ class FinetuneTrainer(RunOutputs):
         eval_env = make(cfg.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed + 1) \
             if cfg.eval.interim_episodes else None
         deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
-        log = MetricsLog(self.run_dir / "metrics.csv", ["env_steps", "updates", "episode/success", "eval/success",
-                                                         "eval/return", "loss/critic", "loss/actor", "train/alpha",
-                                                         "train/q", "perf/fps"])
+        log = MetricsLog.open(self.run_dir / "metrics.csv", ["env_steps", "updates", "episode/success",
+                                                             "eval/success", "eval/return", "loss/critic",
+                                                             "loss/actor", "train/alpha", "train/q", "perf/fps"],
+                              append=self.resumed_from is not None)
         bar = None
         if cfg.progress_bar:
             from tqdm import tqdm
@@ -253,7 +354,11 @@ class FinetuneTrainer(RunOutputs):
             bar = tqdm(total=cfg.budget.env_steps, unit="step", unit_scale=True, dynamic_ncols=True,
                        desc=f"{cfg.task} {'RLPD' if len(self.learner.demos) else 'SAC'}", mininterval=1.0)
         source = self._local_steps() if self.env is not None else self._remote_steps()
-        next_eval, start, interrupted, stats = 0, time.perf_counter(), False, {}
+        start, first, interrupted, stats = time.perf_counter(), self.env_steps, False, {}
+        every = cfg.checkpoint_every or math.inf
+        next_checkpoint = (self.env_steps // every + 1) * every if every < math.inf else math.inf
+        if bar is not None:
+            bar.update(self.env_steps)
         try:
             for transition, finished in source:
                 self.learner.add(*transition)
@@ -263,10 +368,10 @@ class FinetuneTrainer(RunOutputs):
                 stats = self.learner.update() or stats
                 if bar is not None:
                     bar.update(n)
-                if self.env_steps >= next_eval:
-                    next_eval += cfg.eval.every
+                if self.env_steps >= self.next_eval:
+                    self.next_eval += cfg.eval.every
                     row = {"env_steps": self.env_steps, "updates": self.env_steps * cfg.sac.utd, **stats,
-                           "perf/fps": self.env_steps / (time.perf_counter() - start)}
+                           "perf/fps": (self.env_steps - first) / (time.perf_counter() - start)}
                     if self.successes:
                         row["episode/success"] = float(np.mean(self.successes[-100:]))
                     if eval_env is not None:
@@ -277,6 +382,9 @@ class FinetuneTrainer(RunOutputs):
                                         refresh=False)
                 if self.env_steps >= cfg.budget.env_steps or time.monotonic() > deadline:
                     break
+                if self.env_steps >= next_checkpoint:
+                    next_checkpoint += every
+                    self.save()
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -299,7 +407,7 @@ class FinetuneTrainer(RunOutputs):
 
     def _local_steps(self) -> Iterator[tuple[tuple, torch.Tensor]]:
         env, cfg, gen = self.env, self.cfg, self.learner.generator
-        obs, _ = env.reset(seed=cfg.seed)
+        obs, _ = env.reset(seed=cfg.seed + self.env_steps)  # a resumed run meets new episodes
         use_random = not len(self.learner.demos)
         while True:
             if use_random and self.env_steps < cfg.sac.random_steps:
@@ -321,7 +429,7 @@ class FinetuneTrainer(RunOutputs):
         out, weights, stop = ctx.Queue(maxsize=8), ctx.Queue(maxsize=1), ctx.Event()
         norm = self.algo.actor.actor_norm
         cfg = self.cfg
-        if len(self.learner.demos):
+        if len(self.learner.demos) or self.env_steps:  # demos or a resumed run: the actor starts from the policy
             weights.put(self._numpy_weights())
         process = ctx.Process(target=actor_process, daemon=True,
                               args=(to_dict(cfg), self.obs_dim, self.action_dim,

@@ -198,6 +198,24 @@ class MetricsLog:
         with open(path, "w", newline="") as f:
             csv.writer(f).writerow(columns)
 
+    @classmethod
+    def open(cls, path: Path, columns: list[str], append: bool) -> MetricsLog:
+        """A new metrics.csv, or with ``append`` (a resumed run) the existing one with its rows
+        kept, gaining any column it lacks (left empty in the old rows)."""
+        if not (append and path.is_file()):
+            return cls(path, columns)
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        header = rows[0] if rows else []
+        columns = header + [c for c in columns if c not in header]
+        tmp = path.with_suffix(".tmp")
+        log = cls(tmp, columns)
+        with open(tmp, "a", newline="") as f:
+            csv.writer(f).writerows(row + [""] * (len(columns) - len(row)) for row in rows[1:])
+        tmp.replace(path)
+        log.path = path
+        return log
+
     def write(self, row: dict[str, float]) -> None:
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([row.get(c, "") for c in self.columns])

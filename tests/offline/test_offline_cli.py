@@ -171,3 +171,48 @@ def test_label_refuses_to_score_with_a_model_nothing_trained(dataset: Path) -> N
     with pytest.raises(DatasetError, match="labelled_fraction 0.0001 labels no frames .* untrained weights"):
         label_dataset(dataset, cfg, column="next.reward.untrained", progress_bar=False)
     assert "next.reward.untrained" not in Dataset(dataset).features  # nothing written
+
+
+def _finetune_args(tmp_path: Path) -> list[str]:
+    return ["--task", "panda_reach", "--num-envs", "4", "--sac.warmup", "8", "--sac.utd", "1", "--sac.ensemble", "4",
+            "--sac.demo-episodes", "2", "--net.hidden", "[32, 32]", "--net.batch-size", "32", "--eval.episodes", "2",
+            "--eval.interim-episodes", "0", "--eval.every", "16", "--checkpoint-every", "16", f"--root={tmp_path}",
+            "--progress_bar=false"]
+
+
+def test_finetune_resumes_from_its_newest_checkpoint_with_the_replay_buffers(dataset: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    from robot_rl.configs import load
+    from robot_rl.configs.offline import OfflineConfig
+    from robot_rl.offline.finetune import FinetuneTrainer
+
+    assert main(["finetune", str(dataset), "--budget.env-steps", "40", *_finetune_args(tmp_path)]) == 0
+    (run,) = (tmp_path / "panda_reach").iterdir()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["model_16.pt", "model_32.pt", "model_40.pt",
+                                                                        "replay.pt"]
+    saved = torch.load(run / "checkpoints" / "model_40.pt", weights_only=True)
+    replay = torch.load(run / "checkpoints" / "replay.pt", weights_only=True)
+    assert saved["env_steps"] == 40 and replay["env_steps"] == 40 and replay["online"]["size"] == 40
+
+    # what --resume restores: the networks and optimisers, the generator, both buffers, the counters
+    trainer = FinetuneTrainer(load(OfflineConfig, run / "config.yaml"), resume=run)
+    assert trainer.env_steps == 40 and trainer.next_eval == saved["next_eval"] == 48
+    torch.testing.assert_close(trainer.algo.state_dict(), saved["state"])
+    assert torch.equal(trainer.learner.generator.get_state(), saved["generator"])
+    for name in ("online", "demos"):
+        torch.testing.assert_close(getattr(trainer.learner, name).state_dict(), replay[name])
+    trainer.env.close()
+
+    assert main(["finetune", "--resume", str(run), "--budget.env-steps", "64", "--progress_bar=false"]) == 0
+    rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()]
+    assert [r[0] for r in rows[1:]] == ["4", "16", "32", "48", "64"]  # the same file, continued
+    assert "model_64.pt" in {p.name for p in (run / "checkpoints").iterdir()}
+    assert torch.load(run / "checkpoints" / "replay.pt", weights_only=True)["online"]["size"] == 64
+
+    assert main(["finetune", "--resume", str(run), "--budget.env-steps", "64"]) == 2
+    assert "already has 64 env steps" in capsys.readouterr().err
+    (run / "checkpoints" / "replay.pt").unlink()
+    assert main(["finetune", "--resume", str(run), "--budget.env-steps", "80"]) == 2
+    assert "no replay buffers for model_64.pt" in capsys.readouterr().err
+    assert main(["finetune", "--resume", str(tmp_path), "--budget.env-steps", "80"]) == 2
+    assert "no config.yaml there" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_resuming_an_older_checkpoint_starts_a_new_run_and_says_the_buffers_are_
     assert not network.published  # no update before step 3: nothing learned to send
     assert len(resumed.learner.online) == 0 and len(resumed.learner.demos) == 0
     assert "is not the run's newest checkpoint" in caplog.text
-    assert "holds the buffers at robot step 6, model_3.pt was saved at step 3: the online buffer starts empty" \
+    assert "holds the buffers at step 6, the checkpoint is of step 3): the online buffer starts empty" \
         in caplog.text
     resumed.close()
 
