@@ -35,20 +35,26 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robot-rl", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    options: dict[str, frozenset[str]] = {}
+    """Each command's option strings (``--launch``, ``-h``, ...), to tell its overrides apart."""
     for name, (module, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(f"robot_rl.cli.{module}").add_arguments(sub)
+        options[name] = frozenset(o for action in sub._actions for o in action.option_strings)
+    parser.set_defaults(command_options=options)
     return parser
 
 
-def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+def split_overrides(argv: list[str], options: frozenset[str] | None = None) -> tuple[list[str], list[str]]:
     """Separate launch-file overrides (``--section.key VALUE`` or ``--section.key=VALUE``: a
-    dotted name) from ordinary arguments."""
+    dotted name; with ``options``, the command's own option strings, also any other ``--key``,
+    so a top-level key's value is not taken for a positional argument) from ordinary arguments."""
     plain, overrides = [], []
     i = 0
     while i < len(argv):
         token = argv[i]
-        if token.startswith("--") and "." in token.split("=", 1)[0]:
+        name = token.split("=", 1)[0]
+        if token.startswith("--") and ("." in name or (options is not None and name not in options)):
             takes_value = "=" not in token and i + 1 < len(argv)
             overrides += argv[i:i + 2] if takes_value else [token]
             i += 2 if takes_value else 1
@@ -60,7 +66,11 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    plain, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    takes = command is not None and getattr(importlib.import_module(f"robot_rl.cli.{COMMANDS[command][0]}"),
+                                            "TAKES_OVERRIDES", False)
+    plain, overrides = split_overrides(argv, parser.get_default("command_options")[command] if takes else None)
     args, unknown = parser.parse_known_args(plain)
     module = importlib.import_module(f"robot_rl.cli.{COMMANDS[args.command][0]}")
     takes_overrides = getattr(module, "TAKES_OVERRIDES", False)

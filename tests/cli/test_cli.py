@@ -45,3 +45,16 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "sim-demo" in result.stdout and "tasks" in result.stdout
+
+
+def test_top_level_overrides_keep_their_values_from_positional_arguments() -> None:
+    from robot_rl.cli.main import build_parser, split_overrides
+
+    options = build_parser().get_default("command_options")["finetune"]
+    argv = ["finetune", "--launch", "L.yaml", "--dataset", "runs/data/x", "--checkpoint-every", "5", "--sac.utd", "3",
+            "--resume=R", "--seed=2"]
+    plain, overrides = split_overrides(argv, options)
+    assert plain == ["finetune", "--launch", "L.yaml", "--resume=R"]
+    assert overrides == ["--dataset", "runs/data/x", "--checkpoint-every", "5", "--sac.utd", "3", "--seed=2"]
+    args, unknown = build_parser().parse_known_args(plain)
+    assert args.dataset is None and not unknown  # "runs/data/x" was not taken for the positional dataset
