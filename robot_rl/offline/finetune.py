@@ -37,6 +37,7 @@ from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
 from robot_rl.offline.trainer import RunOutputs, successful_episodes
+from robot_rl.utils.signals import sigterm_interrupts
 
 REPLAY_FILE = "replay.pt"
 """Both replay buffers at the newest checkpoint, in a run's checkpoints/ folder (one file,
@@ -359,6 +360,7 @@ class FinetuneTrainer(RunOutputs):
         next_checkpoint = (self.env_steps // every + 1) * every if every < math.inf else math.inf
         if bar is not None:
             bar.update(self.env_steps)
+        restore_sigterm = sigterm_interrupts()  # kill saves a checkpoint, as Ctrl-C does
         try:
             for transition, finished in source:
                 self.learner.add(*transition)
@@ -388,6 +390,7 @@ class FinetuneTrainer(RunOutputs):
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            restore_sigterm()
             source.close()
             if bar is not None:
                 bar.close()

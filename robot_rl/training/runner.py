@@ -24,6 +24,7 @@ from robot_rl.training import checkpoints
 from robot_rl.training.episodes import EpisodeTracker
 from robot_rl.training.evaluate import evaluate, film
 from robot_rl.training.plots import plot_curves
+from robot_rl.utils.signals import sigterm_interrupts
 
 
 def build_env(cfg: TrainConfig, num_envs: int | None = None, seed: int | None = None) -> VecEnv:
@@ -221,6 +222,7 @@ class Trainer:
         if self.dims["actions"] > env.action_dim:  # privileged actions lie in [-1, 1]
             extra = torch.ones(self.dims["actions"] - env.action_dim, device=env.device)
             actions_low, actions_high = torch.cat([actions_low, -extra]), torch.cat([actions_high, extra])
+        restore_sigterm = sigterm_interrupts()  # kill saves a checkpoint, as Ctrl-C does
         try:
             while self._keep_going(deadline, stop):
                 start = time.perf_counter()
@@ -265,6 +267,7 @@ class Trainer:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            restore_sigterm()
             if bar is not None:
                 bar.close()
             if writer is not None:

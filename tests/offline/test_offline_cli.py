@@ -216,3 +216,36 @@ def test_finetune_resumes_from_its_newest_checkpoint_with_the_replay_buffers(dat
     assert "no replay buffers for model_64.pt" in capsys.readouterr().err
     assert main(["finetune", "--resume", str(tmp_path), "--budget.env-steps", "80"]) == 2
     assert "no config.yaml there" in capsys.readouterr().err
+
+
+def test_a_killed_finetune_saves_a_checkpoint_to_resume_from(dataset: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # evaluations every 4 steps show the run is learning; checkpoints only on the way out
+    args = [*_finetune_args(tmp_path), "--eval.every", "4", "--checkpoint-every", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli.main", "finetune", str(dataset),
+                             "--budget.env-steps", "1000000", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "MUJOCO_GL": "egl"}, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        metrics = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = list((tmp_path / "panda_reach").glob("*/metrics.csv"))
+            if found and len(found[0].read_text().splitlines()) >= 4:  # updates are running
+                metrics = found[0]
+                break
+            time.sleep(0.2)
+        assert metrics is not None, proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "continue with: robot-rl finetune --resume" in err
+    checkpoints = {p.name for p in (metrics.parent / "checkpoints").iterdir()}
+    assert "replay.pt" in checkpoints and any(n.startswith("model_") and n != "model_0.pt" for n in checkpoints)

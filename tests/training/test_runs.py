@@ -122,6 +122,26 @@ def test_interrupt_saves_a_checkpoint_and_stops_cleanly(tmp_path: Path) -> None:
     assert not (trainer.run_dir / "eval.json").exists()
 
 
+def test_sigterm_saves_a_checkpoint_like_an_interrupt(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = Trainer(small_config(tmp_path, steps=10 * 64))
+    real_step, calls = trainer.env.step, []
+
+    def step(actions):
+        calls.append(1)
+        if len(calls) == 20:  # in the third iteration, as `kill` would
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(actions)
+
+    trainer.env.step = step
+    summary = trainer.train()
+    assert summary["interrupted"] and Path(summary["checkpoint"]).name == "model_2.pt"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler lives only while training
+
+
 def test_train_cli_reports_bad_launch_files_before_simulating(tmp_path: Path, capsys) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("env: {task: panda_fly}\n")

@@ -1,0 +1,22 @@
+"""Stopping long runs cleanly when they are killed."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def sigterm_interrupts() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises KeyboardInterrupt as Ctrl-C does,
+    so a training loop that saves when interrupted also saves when killed (``kill``, a job
+    scheduler, a container stop). Outside the main thread, where Python cannot take signals,
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
