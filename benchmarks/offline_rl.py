@@ -10,10 +10,12 @@ their means and medians, IQL − BC and IQL(learned)/IQL(task reward) on the mea
 Online (``--part online``): RLPD from the first 20 successful episodes of the dataset against
 SAC without demos, the same network, batch and budget; deterministic evaluations every
 ``--eval-every`` env steps. Reported: env steps to ``--target`` success (or the success rate at
-equal steps when neither reaches it within the budget).
+equal steps when neither reaches it within the budget). ``--part compare`` reads the same from
+the metrics.csv of two ``robot-rl finetune`` runs, which ``--resume`` can carry past one sitting.
 
     python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1 --episodes 100
     python benchmarks/offline_rl.py --part evaluate runs/panda_push/<run> ...     # policy.pt on eval.json's episodes
+    python benchmarks/offline_rl.py --part compare RLPD_RUN SAC_RUN               # robot-rl finetune runs
     python benchmarks/offline_rl.py --part online --dataset runs/data/push_mixed --env-steps 15000 --minutes 15 \
         --hidden 128 128 --utd 2
 """
@@ -112,14 +114,48 @@ def online(args: argparse.Namespace, root: str) -> None:
         curves[name] = (hit, curve, summary)
         print(f"{name}: {summary['env_steps']} env steps, final success {summary['eval']['success_rate']:.2f}, "
               f"steps to {args.target:.0%}: {hit}  ({summary['run_dir']})", flush=True)
-    print(f"\n| env steps | {' | '.join(curves)} |\n|---|{'---|' * len(curves)}")
-    steps = sorted({s for _, c, _ in curves.values() for s, _ in c})
-    for s in steps:
-        cells = [next((f"{v:.2f}" for t, v in c if t == s), "") for _, c, _ in curves.values()]
-        print(f"| {s} | {' | '.join(cells)} |")
+    print_curves({name: curve for name, (_, curve, _) in curves.items()}, args.target)
     for name, (hit, _, summary) in curves.items():
         print(f"{name}: steps to {args.target:.0%} = {hit}; final {args.episodes}-episode success "
               f"{summary['eval']['success_rate']:.2f} after {summary['env_steps']} env steps")
+
+
+def print_curves(curves: dict[str, list[tuple[int, float]]], target: float) -> None:
+    """The evaluations side by side, then each run's env steps to ``target`` and, for two runs,
+    whether the first got there in at most half the steps of the second."""
+    print(f"\n| env steps | {' | '.join(curves)} |\n|---|{'---|' * len(curves)}")
+    for s in sorted({s for c in curves.values() for s, _ in c}):
+        cells = [next((f"{v:.2f}" for t, v in c if t == s), "") for c in curves.values()]
+        print(f"| {s} | {' | '.join(cells)} |")
+    hits = {name: next((s for s, v in c if v >= target), None) for name, c in curves.items()}
+    for name, c in curves.items():
+        print(f"{name}: {c[-1][0] if c else 0} env steps, best {max((v for _, v in c), default=0):.2f}, "
+              f"steps to {target:.0%}: {hits[name]}")
+    if len(curves) == 2:
+        (a, hit_a), (b, hit_b) = hits.items()
+        last_b = curves[b][-1][0] if curves[b] else 0
+        if hit_a is None:
+            print(f"{a} has not reached {target:.0%}")
+        elif hit_b is not None:
+            print(f"{a} / {b} steps to {target:.0%}: {hit_a / hit_b:.2f} (goal <= 0.5)")
+        else:
+            verdict = "at most half: met" if last_b >= 2 * hit_a else "run it to twice the steps to decide"
+            print(f"{b} has not reached {target:.0%} in {last_b} env steps ({last_b / hit_a:.1f}x {a}'s {hit_a}): "
+                  f"{verdict}")
+
+
+def compare(args: argparse.Namespace, root: str) -> None:
+    """Fine-tuning runs of ``robot-rl finetune`` (resumable, so they can be long) side by side."""
+    import yaml
+
+    curves = {}
+    for run in args.run_dirs:
+        cfg = yaml.safe_load((Path(run) / "config.yaml").read_text())
+        sac = cfg.get("sac", {})
+        kind = f"RLPD ({sac.get('demo_episodes')} demos)" if cfg.get("dataset") else "SAC (no demos)"
+        curves[f"{kind}, UTD {sac.get('utd')}, E {sac.get('ensemble')}: {Path(run).name}"] = \
+            steps_to(Path(run) / "metrics.csv", args.target)[1]
+    print_curves(curves, args.target)
 
 
 def evaluate_runs(args: argparse.Namespace, root: str) -> None:
@@ -143,9 +179,10 @@ def evaluate_runs(args: argparse.Namespace, root: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("offline", "online", "evaluate"), required=True)
+    parser.add_argument("--part", choices=("offline", "online", "compare", "evaluate"), required=True)
     parser.add_argument("--runs", nargs="+", default=["rlpd", "sac"], help="online: which of rlpd, sac to run")
-    parser.add_argument("run_dirs", nargs="*", help="evaluate: run directories whose policy.pt to evaluate")
+    parser.add_argument("run_dirs", nargs="*", help="evaluate: run directories whose policy.pt to evaluate; "
+                        "compare: fine-tuning run directories (RLPD first, then SAC)")
     parser.add_argument("--dataset", default="runs/data/push_mixed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--learned", nargs="*", default=["preference", "imputed"],
@@ -163,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     root = tempfile.mkdtemp(prefix="offline_rl_")
-    {"offline": offline, "online": online, "evaluate": evaluate_runs}[args.part](args, root)
+    {"offline": offline, "online": online, "compare": compare, "evaluate": evaluate_runs}[args.part](args, root)
 
 
 if __name__ == "__main__":
