@@ -80,7 +80,7 @@ class LearnerNodeParams:
 def find_checkpoint(resume: str) -> Path:
     """The checkpoint ``resume`` names: a file as given, or a run directory's newest
     ``checkpoints/model_<steps>.pt``. FileNotFoundError saying what to give otherwise."""
-    from robot_rl.offline.finetune import newest_checkpoint
+    from robot_rl.training.checkpoints import newest_checkpoint
 
     path = Path(resume)
     if path.is_file():
@@ -98,16 +98,14 @@ def find_checkpoint(resume: str) -> Path:
 def read_checkpoint(path: Path, task: str, cfg: Any, params: LearnerNodeParams) -> dict[str, Any]:
     """A learner checkpoint's contents, checked against the task and the config's network sizes;
     ``robot_rl.training.checkpoints.CheckpointError`` naming the problem and the fix otherwise."""
-    import pickle
-
     import torch
 
     from robot_rl.offline.trainer import CHECKPOINT_FORMAT
-    from robot_rl.training.checkpoints import CheckpointError
+    from robot_rl.training.checkpoints import UNREADABLE, CheckpointError
 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+    except UNREADABLE as error:
         first = str(error).splitlines()[0] if str(error) else ""
         raise CheckpointError(f"resume: {path} is not a checkpoint torch can read ({type(error).__name__}: "
                               f"{first}); give the run directory or another of its checkpoints/model_<steps>.pt"
@@ -258,8 +256,8 @@ class LearnerNode:
         """Restore the SAC state, the counters, the generator and (from ``replay.pt``, when it was
         written with ``checkpoint``) the buffers; returns the run directory to keep writing, or
         None for a new one (a checkpoint outside a run's checkpoints/ folder, or not its newest)."""
-        from robot_rl.offline.finetune import REPLAY_FILE, newest_checkpoint
-        from robot_rl.training.checkpoints import CheckpointError
+        from robot_rl.offline.finetune import REPLAY_FILE
+        from robot_rl.training.checkpoints import CheckpointError, newest_checkpoint
 
         saved = payload.get("config") or {}
         try:

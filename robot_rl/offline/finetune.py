@@ -19,9 +19,7 @@ steps the worlds with the latest weights and streams transitions through a queue
 from __future__ import annotations
 
 import math
-import pickle
 import queue
-import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,19 +35,13 @@ from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
 from robot_rl.offline.trainer import RunOutputs, successful_episodes
+from robot_rl.training.checkpoints import UNREADABLE, newest_checkpoint
 from robot_rl.utils.signals import sigterm_interrupts
 
 REPLAY_FILE = "replay.pt"
 """Both replay buffers at the newest checkpoint, in a run's checkpoints/ folder (one file,
 replaced at every checkpoint: the buffers are large and only the newest are needed)."""
 REPLAY_FORMAT = "robot_rl.learner_replay/1"
-_CHECKPOINT = re.compile(r"^model_(\d+)\.pt$")
-
-
-def newest_checkpoint(folder: Path) -> Path | None:
-    """The ``model_<steps>.pt`` in ``folder`` with the most steps, or None."""
-    found = [(int(m.group(1)), p) for p in folder.glob("model_*.pt") if (m := _CHECKPOINT.match(p.name))]
-    return max(found)[1] if found else None
 
 
 def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
@@ -130,7 +122,7 @@ class OnlineLearner:
             return f"{path} does not exist"
         try:
             replay = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        except UNREADABLE as error:
             return f"cannot read {path} ({type(error).__name__})"
         if not isinstance(replay, dict) or replay.get("format") != REPLAY_FORMAT:
             return f"{path} is not a replay buffer file"
@@ -296,7 +288,7 @@ class FinetuneTrainer(RunOutputs):
                                   "checkpoint (every checkpoint_every env steps)")
         try:
             payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+        except UNREADABLE as error:
             raise CheckpointError(f"--resume: {checkpoint} cannot be read ({type(error).__name__}); delete it to "
                                   "resume from the checkpoint before it") from None
         if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT \
@@ -356,8 +348,8 @@ class FinetuneTrainer(RunOutputs):
                        desc=f"{cfg.task} {'RLPD' if len(self.learner.demos) else 'SAC'}", mininterval=1.0)
         source = self._local_steps() if self.env is not None else self._remote_steps()
         start, first, interrupted, stats = time.perf_counter(), self.env_steps, False, {}
-        every = cfg.checkpoint_every or math.inf
-        next_checkpoint = (self.env_steps // every + 1) * every if every < math.inf else math.inf
+        every = cfg.checkpoint_every
+        next_checkpoint = (self.env_steps // every + 1) * every if every else math.inf
         if bar is not None:
             bar.update(self.env_steps)
         restore_sigterm = sigterm_interrupts()  # kill saves a checkpoint, as Ctrl-C does

@@ -16,6 +16,8 @@ from robot_rl.configs import TrainConfig, from_dict, to_dict
 
 FORMAT = "robot_rl.ppo/1"
 _CHECKPOINT = re.compile(r"model_(\d+)\.pt$")
+UNREADABLE = (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError)
+"""What ``torch.load`` raises for a file that is truncated, corrupted or not a checkpoint."""
 
 
 class CheckpointError(ValueError):
@@ -44,12 +46,17 @@ def read_config(run_dir: Path) -> TrainConfig:
     return from_dict(TrainConfig, yaml.safe_load(path.read_text()))
 
 
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The ``model_<steps>.pt`` in ``folder`` with the largest number, or None."""
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("model_*.pt") if (m := _CHECKPOINT.search(p.name))]
+    return max(found)[1] if found else None
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
-    found = [(int(m.group(1)), p) for p in (Path(run_dir) / "checkpoints").glob("model_*.pt")
-             if (m := _CHECKPOINT.search(p.name))]
-    if not found:
+    newest = newest_checkpoint(Path(run_dir) / "checkpoints")
+    if newest is None:
         raise FileNotFoundError(f"no checkpoints in {Path(run_dir) / 'checkpoints'}")
-    return max(found)[1]
+    return newest
 
 
 def save_checkpoint(path: Path, *, task: str, dims: dict[str, int], model: torch.nn.Module,
@@ -70,7 +77,7 @@ def load_checkpoint(path: Path, task: str | None = None, dims: dict[str, int] | 
     """Read a checkpoint with weights-only loading and check it fits ``task`` and ``dims``."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
+    except UNREADABLE as error:
         raise CheckpointError(f"{path} is corrupted or not a robot_rl checkpoint ({type(error).__name__}: "
                               f"{str(error).splitlines()[0] if str(error) else ''})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
