@@ -41,6 +41,10 @@ class TaskObservation(ABC):
         self.config = config
         self.home = np.asarray(config.home, dtype=np.float64)
         self.action_scale = float(task_config.get("action_scale", 0.1))
+        space = task_config.get("action_space", "joint")
+        if space != "joint":
+            raise ValueError(f"the policy acts in the {space!r} action space, but the robot nodes send joint-delta "
+                             "targets; deploy a policy trained with action_space: joint")
         self.arm = Arm(config.kinematics)
 
     @abstractmethod

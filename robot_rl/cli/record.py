@@ -26,6 +26,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     parser.add_argument("--num-envs", type=int, default=8, help="worlds recorded together")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--task-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="replace a field of the task's config, e.g. --task-set action_space=ee (repeatable); "
+                             "the dataset keeps it and offline training uses it")
+
+
+def parse_task_set(items: list[str]) -> dict[str, object]:
+    """``["action_space=ee", "ee_step=0.02"]`` -> ``{"action_space": "ee", "ee_step": 0.02}`` (YAML values)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--task-set {item!r}: write KEY=VALUE, e.g. --task-set action_space=ee")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def parse_mix(text: str | None, episodes: int) -> list[str] | None:
@@ -55,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     qualities = parse_mix(args.mix, args.episodes)
     out = record(args.task, args.out, args.source, args.episodes, qualities, args.num_envs, args.camera,
-                 tuple(args.image_size), args.seed)
+                 tuple(args.image_size), args.seed, task_overrides=parse_task_set(args.task_set))
     ds = Dataset(out)
     success = ds.column("next.success").astype(bool)
     last = ds.column("frame_index")[1:] == 0

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from robot_rl.configs.loading import bounded
 
@@ -121,6 +121,9 @@ class OfflineConfig:
     """A LeRobot v3 dataset recorded by ``robot-rl record`` (or the ROS 2 recorder)."""
     task: str | None = None
     """Simulation task to evaluate in; default: the task the dataset was recorded in."""
+    task_overrides: dict[str, Any] | None = None
+    """Fields of the task's config (e.g. ``action_space: ee``); default: those the dataset was
+    recorded with (none without a dataset)."""
     algo: Literal["bc", "iql", "td3bc", "sac"] = "iql"
     obs: str = "observation.policy"
     """Observation column the policy reads."""

@@ -96,6 +96,8 @@ class Dataset:
         self.robot_type = self.info.get("robot_type")
         self.task = (self.info.get("robot_rl") or {}).get("task")
         """The simulation task it was recorded in, when it was recorded in simulation."""
+        self.task_overrides: dict[str, Any] = dict((self.info.get("robot_rl") or {}).get("task_overrides") or {})
+        """Fields of the task's config it was recorded with (e.g. ``{"action_space": "ee"}``)."""
         self.fps = float(self.info["fps"])
         if robot is not None and self.robot_type != robot:
             raise DatasetError(f"{self.root}: robot_type is {self.robot_type!r}, expected {robot!r}; "

@@ -210,7 +210,7 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
     norm = FixedNorm(norm_state["mean"], norm_state["std"])
     actor = SquashedGaussianActor(norm, obs_dim, action_dim, cfg.net.hidden)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed)
+    env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed, overrides=cfg.task_overrides)
     obs, _ = env.reset(seed=cfg.seed)
     steps, have_weights = 0, False
     try:
@@ -238,21 +238,21 @@ class FinetuneTrainer(RunOutputs):
     def __init__(self, cfg: OfflineConfig, run_dir: Path | None = None, resume: Path | None = None) -> None:
         """``resume``: a run directory of an earlier fine-tuning to continue (in place) from its
         newest checkpoint, with ``cfg`` (its config.yaml plus any overrides)."""
+        import dataclasses
+
         from robot_rl.envs import make
-        from robot_rl.offline.trainer import new_run_dir, obs_group
+        from robot_rl.offline.trainer import new_run_dir, obs_group, resolve_task
 
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         demos = demo_transitions(cfg)
-        task = cfg.task or (Dataset(cfg.dataset).task if cfg.dataset else None)
-        if not task:
-            raise DatasetError("fine-tuning needs task: (or a dataset recorded in simulation)")
-        import dataclasses
-
-        self.cfg = cfg = dataclasses.replace(cfg, task=task, algo="sac")
+        cfg = resolve_task(cfg, Dataset(cfg.dataset) if cfg.dataset else None)
+        self.cfg = cfg = dataclasses.replace(cfg, algo="sac")
+        task, overrides = cfg.task, cfg.task_overrides
         self.group = obs_group(cfg.obs)
-        self.env = make(task, num_envs=cfg.num_envs, seed=cfg.seed) if cfg.sac.processes == "one" else None
-        probe = self.env or make(task, num_envs=1)
+        self.env = make(task, num_envs=cfg.num_envs, seed=cfg.seed, overrides=overrides) \
+            if cfg.sac.processes == "one" else None
+        probe = self.env or make(task, num_envs=1, overrides=overrides)
         self.obs_dim, self.action_dim = probe.obs_dims[self.group], probe.action_dim
         if probe is not self.env:
             probe.close()
@@ -333,7 +333,8 @@ class FinetuneTrainer(RunOutputs):
         from robot_rl.offline.trainer import MetricsLog, plot_offline_curves
 
         cfg = self.cfg
-        eval_env = make(cfg.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed + 1) \
+        eval_env = make(cfg.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed + 1,
+                        overrides=cfg.task_overrides) \
             if cfg.eval.interim_episodes else None
         deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
         log = MetricsLog.open(self.run_dir / "metrics.csv", ["env_steps", "updates", "episode/success",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ def _scripted(controller) -> Callable[[Obs], torch.Tensor]:
 
 def record(task: str, out: str | Path, source: str = "scripted", episodes: int | None = None,
            qualities: Sequence[str] | None = None, num_envs: int = 8, camera: str | None = None,
-           image_size: tuple[int, int] = (64, 64), seed: int = 0, progress_bar: bool = True) -> Path:
+           image_size: tuple[int, int] = (64, 64), seed: int = 0, progress_bar: bool = True,
+           task_overrides: dict[str, Any] | None = None) -> Path:
     """Record ``episodes`` episodes of ``task`` into a new dataset at ``out``.
 
     ``source``: ``scripted`` (the task's scripted controller, one quality per episode from
@@ -75,7 +77,9 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     ``keyboard`` (:func:`keyboard_source`; one world).
     Episodes run in rounds of ``num_envs`` worlds; each world records its first episode of a round,
     written as soon as it ends. ``meta/info.json`` lists each episode's quality under
-    ``robot_rl.qualities``.
+    ``robot_rl.qualities``. ``task_overrides`` replace fields of the task's config (e.g.
+    ``{"action_space": "ee"}``); they are kept under ``robot_rl.task_overrides``, and offline
+    training and fine-tuning on the dataset use them.
     """
     from robot_rl.envs import make, task_class
 
@@ -88,7 +92,9 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
         raise ValueError("record at least one episode")
     camera = camera or cls.cameras[0]
     num_envs = 1 if source == "keyboard" else num_envs
-    env = make(task, num_envs=min(num_envs, episodes), image_cameras=(camera,), image_size=image_size, seed=seed)
+    task_overrides = dict(task_overrides or {})
+    env = make(task, num_envs=min(num_envs, episodes), image_cameras=(camera,), image_size=image_size, seed=seed,
+               overrides=task_overrides)
     policy = None
     close_viewer: Callable[[], None] | None = None
     if source.startswith("policy:"):
@@ -101,7 +107,8 @@ def record(task: str, out: str | Path, source: str = "scripted", episodes: int |
     features = transition_features(env.obs_dims["policy"], env.action_dim, env.obs_dims.get("privileged", 0),
                                    {camera: image_size})
     writer = LeRobotWriter(out, fps=1.0 / env.control_dt, features=features, robot_type=task.split("_")[0],
-                           extra_info={"task": task, "source": source, "camera": camera, "seed": seed})
+                           extra_info={"task": task, "source": source, "camera": camera, "seed": seed,
+                                       **({"task_overrides": task_overrides} if task_overrides else {})})
     bar = None
     if progress_bar:
         from tqdm import tqdm

@@ -65,11 +65,25 @@ def learned_progress_mask(ds: Dataset, done: torch.Tensor, column: str) -> torch
     return torch.as_tensor(after > before)
 
 
-def check_fits(task: str, group: str, column: str, obs_dim: int, action_dim: int, dataset: str) -> None:
-    """Raise naming the column when the dataset's observations or actions do not fit ``task``."""
+def resolve_task(cfg: OfflineConfig, dataset: Dataset | None) -> OfflineConfig:
+    """``cfg`` with ``task`` and ``task_overrides`` filled in from the dataset where unset."""
+    task = cfg.task or (dataset.task if dataset is not None else None)
+    if not task:
+        raise DatasetError(f"{cfg.dataset} does not name the simulation task it was recorded in; set task:"
+                           if cfg.dataset else "name the simulation task: task: (or give a dataset recorded in one)")
+    overrides = cfg.task_overrides
+    if overrides is None:
+        overrides = dataset.task_overrides if dataset is not None else {}
+    return dataclasses.replace(cfg, task=task, task_overrides=dict(overrides))
+
+
+def check_fits(task: str, group: str, column: str, obs_dim: int, action_dim: int, dataset: str,
+               overrides: dict[str, Any] | None = None) -> None:
+    """Raise naming the column when the dataset's observations or actions do not fit ``task``
+    (with ``overrides`` of its config)."""
     from robot_rl.envs import make
 
-    env = make(task, num_envs=1)
+    env = make(task, num_envs=1, overrides=overrides)
     sizes = dict(env.obs_dims), env.action_dim
     env.close()
     if group not in sizes[0]:
@@ -131,7 +145,8 @@ def eval_config(cfg: OfflineConfig, task: str):
     """A :class:`TrainConfig` that builds the evaluation env of ``task`` for ``write_evaluation``."""
     from robot_rl.configs import EnvConfig, LogConfig, TrainConfig
 
-    return TrainConfig(env=EnvConfig(task=task, num_envs=max(1, cfg.eval.episodes)),
+    return TrainConfig(env=EnvConfig(task=task, num_envs=max(1, cfg.eval.episodes),
+                                     task_overrides=dict(cfg.task_overrides or {})),
                        log=LogConfig(root=cfg.root, video=cfg.eval.video, video_seconds=cfg.eval.video_seconds,
                                      eval_episodes=cfg.eval.episodes), seed=cfg.seed)
 
@@ -147,12 +162,14 @@ class ExportView(torch.nn.Module):
         self.register_buffer("log_std", torch.zeros(outputs))
 
 
-def export_actor(actor: torch.nn.Module, out: Path, task: str, group: str, source: str) -> Path:
-    """``policy.pt`` readable by :func:`robot_rl.training.export.load_policy`."""
+def export_actor(actor: torch.nn.Module, out: Path, task: str, group: str, source: str,
+                 overrides: dict[str, Any] | None = None) -> Path:
+    """``policy.pt`` readable by :func:`robot_rl.training.export.load_policy` (``overrides``: of
+    the task's config, kept in the metadata's ``task_config``)."""
     from robot_rl.envs import make
     from robot_rl.training.export import export_policy
 
-    env = make(task, num_envs=1)
+    env = make(task, num_envs=1, overrides=overrides)
     task_config = {k: v for k, v in dataclasses.asdict(env.task.config).items() if k != "randomization"}
     metadata = {"task": task, "goal": env.goal, "observation_group": group, "observation_dim": env.obs_dims[group],
                 "action_dim": env.action_dim, "action_low": env.action_low.tolist(),
@@ -261,7 +278,8 @@ class RunOutputs:
     def finish(self, checkpoint: Path) -> dict[str, Any]:
         """policy.pt, eval.json and (optionally) rollout.mp4 in the run directory."""
         self.algo.actor.eval()
-        policy = export_actor(self.algo.actor, self.run_dir / "policy.pt", self.task, self.group, str(checkpoint))
+        policy = export_actor(self.algo.actor, self.run_dir / "policy.pt", self.task, self.group, str(checkpoint),
+                              self.cfg.task_overrides)
         out = write_evaluation(eval_config(self.cfg, self.task), self.policy(), self.run_dir, self.cfg.eval.episodes,
                                self.cfg.eval.video, seed=self.cfg.seed + 12345)
         return {"policy": str(policy), **out}
@@ -273,13 +291,12 @@ class OfflineTrainer(RunOutputs):
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.dataset, self.data = load_dataset(cfg)
-        self.task = cfg.task or self.dataset.task
-        if not self.task:
-            raise DatasetError(f"{cfg.dataset} does not name the simulation task it was recorded in; set task:")
+        self.cfg = cfg = resolve_task(cfg, self.dataset)
+        self.task = cfg.task
         self.group = obs_group(cfg.obs)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         obs_dim, action_dim = self.data.obs.shape[1], self.data.action.shape[1]
-        check_fits(self.task, self.group, cfg.obs, obs_dim, action_dim, cfg.dataset)
+        check_fits(self.task, self.group, cfg.obs, obs_dim, action_dim, cfg.dataset, cfg.task_overrides)
         norm = FixedNorm.of(self.data.obs) if cfg.net.normalize_obs else FixedNorm.identity(obs_dim)
         self.algo = build_algorithm(cfg, obs_dim, action_dim, norm, self.generator)
         self.buffer = ReplayBuffer.from_transitions(self.data)
@@ -292,7 +309,8 @@ class OfflineTrainer(RunOutputs):
         from robot_rl.envs import make
 
         cfg = self.cfg
-        eval_env = make(self.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed) \
+        eval_env = make(self.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed,
+                        overrides=cfg.task_overrides) \
             if cfg.eval.interim_episodes else None
         deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
         log = None

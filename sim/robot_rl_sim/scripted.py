@@ -5,7 +5,8 @@ A controller reads each world's state, picks a tip target from it (the phase of 
 off the geometry each step, so the expert's action is a function of what the policy observes:
 behaviour cloning can imitate it), turns it into arm joints with the damped-least-squares IK
 of :class:`~robot_rl_sim.episodes.ArmIK`, and returns the task's action: the joint change
-divided by ``action_scale``, clipped to [-1, 1], plus the gripper command.
+divided by ``action_scale``, clipped to [-1, 1], plus the gripper command (in the ``"ee"``
+action space: the tip step divided by ``ee_step``, and the task does the IK).
 
     env = robot_rl.envs.make("panda_push", num_envs=8)
     pusher = ScriptedPusher(env, qualities=["expert"] * 4 + ["noisy"] * 2 + ["failed"] * 2, seed=0)
@@ -67,6 +68,8 @@ class ScriptedArm(ABC):
         self.ik = ArmIK(env.sim.model)
         self.rng = np.random.default_rng(seed)
         self.scale = env.task.config.action_scale
+        self.ee_step = env.task.config.ee_step if env.task.config.action_space == "ee" else None
+        """Metres per unit of tip action in the ``"ee"`` action space; None with joint actions."""
         self.wrong_angle = np.zeros(env.num_envs)
         self.hover_only = np.zeros(env.num_envs, dtype=bool)
         self._last_steps = np.zeros(env.num_envs, dtype=np.int64)
@@ -96,11 +99,13 @@ class ScriptedArm(ABC):
             target = self.tip_target(i, qpos[i])
             tip = self.ik.tip(qpos[i])
             step = target - tip  # small steps keep the IK near the current joints and the push gentle
-            target = tip + step * min(1.0, self.max_tip_step / max(float(np.linalg.norm(step)), 1e-9))
-            q = self.ik.solve(qpos[i], target, point_down=True, iters=20)
-            delta = (q[self.ik.qadr] - qpos[i, self.ik.qadr]) / self.scale
-            actions[i, :7] = np.clip(delta, -1.0, 1.0)
-            actions[i, 7] = self.gripper()
+            step = step * min(1.0, self.max_tip_step / max(float(np.linalg.norm(step)), 1e-9))
+            if self.ee_step is not None:  # the task solves the IK itself
+                actions[i, :3] = np.clip(step / self.ee_step, -1.0, 1.0)
+            else:
+                q = self.ik.solve(qpos[i], tip + step, point_down=True, iters=20)
+                actions[i, :7] = np.clip((q[self.ik.qadr] - qpos[i, self.ik.qadr]) / self.scale, -1.0, 1.0)
+            actions[i, -1] = self.gripper()
             if self.qualities[i] == "noisy":
                 actions[i] += self.noise_std * self.rng.standard_normal(actions.shape[1])
                 if self.rng.random() < self.random_prob:

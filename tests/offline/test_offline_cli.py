@@ -119,6 +119,34 @@ def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, process
     assert json.loads((run / "eval.json").read_text())["episodes"] == 2
 
 
+def test_a_dataset_recorded_with_ee_actions_is_trained_and_fine_tuned_with_them(tmp_path: Path, capsys) -> None:
+    from robot_rl.training.export import load_policy
+
+    data = tmp_path / "reach_ee"
+    assert main(["record", "--task", "panda_reach", "--episodes", "2", "--num-envs", "2", "--image-size", "16", "16",
+                 "--task-set", "action_space=ee", "--out", str(data)]) == 0
+    ds = Dataset(data)
+    assert ds.task_overrides == {"action_space": "ee"}
+    assert ds.column("action").shape == (len(ds), 4) and ds.column("observation.policy").shape == (len(ds), 28)
+    assert ds.column("next.progress").reshape(2, -1)[:, -1].min() > 0.9  # the expert reaches in ee actions too
+    code = main(["finetune", str(data), "--budget.env-steps", "16", "--num-envs", "2", "--sac.warmup", "4",
+                 "--sac.utd", "1", "--sac.ensemble", "2", "--sac.demo-episodes", "2", "--net.hidden", "[16, 16]",
+                 "--net.batch-size", "8", "--eval.episodes", "1", "--eval.interim-episodes", "0",
+                 f"--root={tmp_path / 'runs'}", "--progress_bar=false"])
+    assert code == 0
+    (run,) = (tmp_path / "runs" / "panda_reach").iterdir()
+    policy, meta = load_policy(run / "policy.pt")
+    assert meta["task_config"]["action_space"] == "ee" and policy(torch.zeros(1, 28)).shape == (1, 4)
+    # asking for the other action space than the data names the column that does not fit
+    code = main(["offline-train", str(data), "--algo", "bc", "--task-overrides.action-space", "joint",
+                 f"--root={tmp_path / 'runs'}"])
+    assert code == 2 and "column 'observation.policy' has 28 values per frame but panda_reach observes 32" \
+        in capsys.readouterr().err
+    assert main(["record", "--task", "panda_reach", "--episodes", "1", "--task-set", "ee", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "--task-set 'ee': write KEY=VALUE" in capsys.readouterr().err
+
+
 def test_offline_train_names_a_dataset_of_another_task(dataset: Path, tmp_path: Path, capsys) -> None:
     code = main(["offline-train", str(dataset), "--task", "panda_push", f"--root={tmp_path}"])
     err = capsys.readouterr().err

@@ -8,10 +8,10 @@ import torch
 from robot_rl.envs import make
 
 
-def final_success(qualities: list[str], seed: int = 0) -> torch.Tensor:
+def final_success(qualities: list[str], seed: int = 0, overrides: dict | None = None) -> torch.Tensor:
     from robot_rl_sim.scripted import make_controller
 
-    env = make("panda_push", num_envs=len(qualities), seed=seed)
+    env = make("panda_push", num_envs=len(qualities), seed=seed, overrides=overrides)
     controller = make_controller(env, qualities, seed=seed)
     env.reset(seed=seed)
     success = torch.zeros(len(qualities), dtype=torch.bool)
@@ -22,11 +22,12 @@ def final_success(qualities: list[str], seed: int = 0) -> torch.Tensor:
     return success
 
 
-def test_experts_succeed_and_failures_do_not() -> None:
+@pytest.mark.parametrize("action_space", ["joint", "ee"])
+def test_experts_succeed_and_failures_do_not(action_space: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        success = final_success(["expert"] * 12 + ["failed"] * 6)
+        success = final_success(["expert"] * 12 + ["failed"] * 6, overrides={"action_space": action_space})
     finally:
         torch.set_num_threads(threads)
     assert success[:12].float().mean() >= 0.6

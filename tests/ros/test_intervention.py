@@ -60,3 +60,13 @@ def test_keyboard_keys_toggle_and_decay() -> None:
     assert keys.twist(2.0).angular.z == -1.0
     assert set(KEYS) == set("wsadrfoc")
     assert not keys.press("q", 3.0)
+
+
+def test_a_policy_with_end_effector_actions_is_refused_by_name() -> None:
+    from robot_rl_ros.observation import for_policy
+
+    config = load_robot(Path(__file__).resolve().parents[2] / "real" / "config" / "panda.yaml")
+    metadata = {"task": "panda_reach", "observation_dim": 28, "action_dim": 4,
+                "task_config": {"action_space": "ee", "action_scale": 0.1}}
+    with pytest.raises(ValueError, match="acts in the 'ee' action space.*train.*action_space: joint"):
+        for_policy(config, metadata)

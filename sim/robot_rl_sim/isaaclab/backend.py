@@ -335,6 +335,8 @@ class IsaacLabBackend:
                 value = point
             elif kind == mujoco.mjtSensor.mjSENS_FRAMEQUAT:
                 value = frame_quat
+            elif kind == mujoco.mjtSensor.mjSENS_FRAMEZAXIS:
+                value = quat_apply(frame_quat, torch.tensor([0.0, 0.0, 1.0], device=self.device).expand_as(pos))
             elif kind == mujoco.mjtSensor.mjSENS_GYRO:
                 value = quat_apply(frame_quat, ang, inverse=True)
             else:

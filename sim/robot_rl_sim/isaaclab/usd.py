@@ -30,6 +30,7 @@ _POSTPROCESS_VERSION = "2"
 SUPPORTED_SENSORS = {
     mujoco.mjtSensor.mjSENS_FRAMEPOS: "framepos",
     mujoco.mjtSensor.mjSENS_FRAMEQUAT: "framequat",
+    mujoco.mjtSensor.mjSENS_FRAMEZAXIS: "framezaxis",
     mujoco.mjtSensor.mjSENS_FRAMELINVEL: "framelinvel",
     mujoco.mjtSensor.mjSENS_GYRO: "gyro",
     mujoco.mjtSensor.mjSENS_VELOCIMETER: "velocimeter",
@@ -81,7 +82,7 @@ def check_supported(model: mujoco.MjModel, scene: str) -> None:
             supported = ", ".join(SUPPORTED_SENSORS.values())
             fail(f"a {kind.name[7:].lower()} sensor", f"sensor {name!r}; supported: {supported}")
         if kind in (mujoco.mjtSensor.mjSENS_FRAMEPOS, mujoco.mjtSensor.mjSENS_FRAMEQUAT,
-                    mujoco.mjtSensor.mjSENS_FRAMELINVEL):
+                    mujoco.mjtSensor.mjSENS_FRAMEZAXIS, mujoco.mjtSensor.mjSENS_FRAMELINVEL):
             if mujoco.mjtObj(model.sensor_objtype[s]) not in _FRAME_OBJECTS or model.sensor_reftype[s] != 0:
                 fail("a frame sensor of a geom or relative to another frame", f"sensor {name!r}")
     for a in range(model.nu):

@@ -41,18 +41,41 @@ class PandaConfig(TaskConfig):
     """Arm joint angles (radians) episodes start from, before noise."""
     joint_noise: float = 0.1
     """Initial arm joints are ``initial_arm`` plus uniform noise of this size (radians)."""
+    action_space: str = "joint"
+    """``"joint"``: seven joint-target deltas and the gripper (8 actions). ``"ee"``: the tip moves
+    by up to ``ee_step`` metres along world x, y, z per control step while the gripper keeps
+    pointing down, then the gripper (4 actions), the end-effector deltas HIL-SERL acts in."""
+    ee_step: float = 0.03
+    """Largest tip movement per control step and axis in the ``"ee"`` action space (metres)."""
+
+
+ACTION_SPACES = ("joint", "ee")
+
+EE_TILT_WEIGHT = 0.1
+"""Rows of the ``"ee"`` solve that keep the tool pointing down are scaled by this, so that a
+0.1 rad tilt weighs about as much as 1 cm of tip position."""
+EE_DAMPING = 0.05
+"""Damping of the ``"ee"`` least-squares solve: bounded joint steps near singularities."""
 
 
 class PandaTask(Task):
-    """A Panda arm with a parallel gripper. Actions (8): seven joint-target deltas, scaled by
-    ``action_scale`` and added to the measured joint positions, and the gripper opening
-    (-1 closed, +1 open)."""
+    """A Panda arm with a parallel gripper. Actions (``action_space="joint"``, 8): seven
+    joint-target deltas, scaled by ``action_scale`` and added to the measured joint positions,
+    and the gripper opening (-1 closed, +1 open). ``action_space="ee"`` (4): a tip displacement
+    in the world frame, ``ee_step`` metres per unit, and the gripper; a damped least-squares
+    step on the tip Jacobian (built from the arm's kinematic sensors, so every backend computes
+    it the same way) turns it into joint targets with the tool kept pointing down."""
 
     cameras = ("front", "wrist")
     action_dim = 8
     config: PandaConfig
 
     def __init__(self, config: PandaConfig, num_envs: int, device: torch.device, layout: Layout) -> None:
+        if config.action_space not in ACTION_SPACES:
+            raise ValueError(f"action_space {config.action_space!r} is not one of {', '.join(ACTION_SPACES)}")
+        if config.ee_step <= 0:
+            raise ValueError(f"ee_step must be positive (metres per control step), got {config.ee_step}")
+        self.action_dim = 8 if config.action_space == "joint" else 4
         super().__init__(config, num_envs, device, layout)
         arm_q = [layout.qpos(j).start for j in panda.ARM_JOINTS]
         self._arm_q = torch.tensor(arm_q, device=device)
@@ -74,11 +97,35 @@ class PandaTask(Task):
         return sim.qpos[:, self._fingers].sum(dim=1)
 
     def action_to_ctrl(self, actions: torch.Tensor, sim: Backend) -> torch.Tensor:
-        target = self.arm_qpos(sim) + self.config.action_scale * actions[:, :7]
+        if self.config.action_space == "ee":
+            step = self.ee_joint_step(sim, self.config.ee_step * actions[:, :3])
+        else:
+            step = self.config.action_scale * actions[:, :7]
+        target = self.arm_qpos(sim) + step
         ctrl = torch.zeros(self.num_envs, self.layout.nu, device=self.device)
         ctrl[:, self._arm_ctrl] = torch.maximum(torch.minimum(target, self._high), self._low)
-        ctrl[:, self._gripper_ctrl] = panda.GRIPPER_OPEN * 0.5 * (actions[:, 7] + 1.0)
+        ctrl[:, self._gripper_ctrl] = panda.GRIPPER_OPEN * 0.5 * (actions[:, -1] + 1.0)
         return ctrl
+
+    def tip_jacobian(self, sim: Backend) -> torch.Tensor:
+        """float32[N, 6, 7]: the tip's linear (rows 0-2) and angular (rows 3-5) velocity per
+        arm joint velocity. Every arm joint is a hinge about its link's z axis at the link's
+        origin, so column i is (z_i x (tip - p_i), z_i)."""
+        origins = torch.stack([sim.sensor(f"link{i}_pos") for i in range(1, 8)], dim=1)
+        axes = torch.stack([sim.sensor(f"link{i}_axis") for i in range(1, 8)], dim=1)
+        linear = torch.linalg.cross(axes, sim.sensor("ee_pos").unsqueeze(1) - origins, dim=2)
+        return torch.cat([linear, axes], dim=2).transpose(1, 2)
+
+    def ee_joint_step(self, sim: Backend, displacement: torch.Tensor) -> torch.Tensor:
+        """float32[N, 7] joint change that moves the tip by displacement float32[N, 3] (metres)
+        and turns the tool's z axis towards straight down (damped least squares)."""
+        down = torch.tensor([0.0, 0.0, -1.0], device=self.device).expand_as(displacement)
+        tilt = torch.linalg.cross(sim.sensor("ee_zaxis"), down, dim=1)
+        error = torch.cat([displacement, EE_TILT_WEIGHT * tilt], dim=1)
+        jac = self.tip_jacobian(sim)
+        jac = torch.cat([jac[:, :3], EE_TILT_WEIGHT * jac[:, 3:]], dim=1)
+        gram = jac @ jac.transpose(1, 2) + EE_DAMPING**2 * torch.eye(6, device=self.device)
+        return (jac.transpose(1, 2) @ torch.linalg.solve(gram, error.unsqueeze(2))).squeeze(2)
 
     def reset_arm(self, env_ids: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """qpos float32[n, nq] with the arm near ``config.initial_arm`` and the gripper open
@@ -91,8 +138,8 @@ class PandaTask(Task):
         return qpos, torch.zeros(n, self.layout.nv, device=self.device)
 
     def robot_obs(self, sim: Backend) -> torch.Tensor:
-        """float32[N, 23]: joints relative to home (7), joint velocities (7, scaled by 0.1),
-        gripper width (1) and the previous action (8)."""
+        """float32[N, 15 + A]: joints relative to home (7), joint velocities (7, scaled by 0.1),
+        gripper width (1) and the previous action (A: 8, or 4 in the ``"ee"`` action space)."""
         return torch.cat([
             self.arm_qpos(sim) - self.home,
             0.1 * sim.qvel[:, self._arm_qd],

@@ -59,9 +59,10 @@ class CubeTaskConfig(PandaConfig):
 
 
 class CubeTask(PandaTask):
-    """A Panda task around the cube. Observation ``"policy"`` (42): robot state (23), tip, cube
-    position and orientation, target, cube minus tip, target minus cube. ``"privileged"`` (50):
-    policy + cube velocity, finger-pad contact forces, (mass, friction, gain) scales."""
+    """A Panda task around the cube. Observation ``"policy"`` (42; 38 with ``"ee"`` actions):
+    robot state (23 / 19), tip, cube position and orientation, target, cube minus tip, target
+    minus cube. ``"privileged"`` (50 / 46): policy + cube velocity, finger-pad contact forces,
+    (mass, friction, gain) scales."""
 
     randomized_bodies = ("cube",)
     config: CubeTaskConfig

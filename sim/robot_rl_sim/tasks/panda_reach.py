@@ -27,8 +27,9 @@ class PandaReachConfig(PandaConfig):
 
 @register_task("panda_reach")
 class PandaReach(PandaTask):
-    """Observation ``"policy"`` (32): robot state (23), tip position, target position, and
-    target minus tip. ``"privileged"`` (39): policy + tip orientation + (mass, friction, gain) scales."""
+    """Observation ``"policy"`` (32; 28 with ``"ee"`` actions): robot state (23 / 19), tip
+    position, target position, and target minus tip. ``"privileged"`` (39 / 35): policy + tip
+    orientation + (mass, friction, gain) scales."""
 
     scene = f"{panda.MODEL_DIR}/{panda.SCENES['reach']}"
     config_class = PandaReachConfig

@@ -11,8 +11,7 @@ pytest.importorskip("isaaclab")
 
 from robot_rl.envs import make  # noqa: E402
 from robot_rl_sim.isaaclab.backend import IsaacLabBackend  # noqa: E402
-from robot_rl_sim.isaaclab.usd import UnsupportedFeatureError, check_supported, usd_for_scene, xml_digest  # noqa: E402
-from robot_rl_sim.mjcf import load_model  # noqa: E402
+from robot_rl_sim.isaaclab.usd import usd_for_scene, xml_digest  # noqa: E402
 from robot_rl_sim.paths import scene_path  # noqa: E402
 
 SCENE = "panda/scene_reach.xml"
@@ -44,31 +43,6 @@ def test_second_construction_does_not_reconvert(tmp_path) -> None:
         sim.close()
     assert built[0].converted and not built[1].converted
     assert built[0].path == built[1].path
-
-
-@pytest.mark.parametrize(("element", "feature"), [
-    ('<contact><pair geom1="a" geom2="b"/></contact>', "explicit contact pairs"),
-    ('<sensor><accelerometer name="acc" site="s"/></sensor>', "accelerometer sensor"),
-    ('<actuator><motor joint="hinge" name="m"/><cylinder joint="hinge" name="c"/></actuator>',
-     "activation dynamics"),
-])
-def test_dropped_features_are_named(tmp_path, element: str, feature: str) -> None:
-    xml = tmp_path / "model.xml"
-    xml.write_text(f"""<mujoco>
-      <worldbody>
-        <geom name="a" type="plane" size="1 1 0.1"/>
-        <body name="b1" pos="0 0 1"><joint name="hinge"/><geom name="b" size="0.1"/><site name="s"/></body>
-      </worldbody>
-      {element}
-    </mujoco>""")
-    with pytest.raises(UnsupportedFeatureError, match=feature):
-        check_supported(load_model(xml), str(xml))
-
-
-def test_our_models_are_supported() -> None:
-    for scene in ("panda/scene_reach.xml", "panda/scene_push.xml", "panda/scene_lift.xml",
-                  "quadruped/scene_walk.xml"):
-        check_supported(load_model(scene), scene)
 
 
 def test_recorded_cpu_graph_gives_the_eager_results(tmp_path) -> None:
