@@ -196,10 +196,12 @@ def _step_batch(env, obs, action, group: str):
 
 
 def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dict, out: Any, weights: Any,
-                  stop: Any) -> None:
+                  stop: Any, start_steps: int = 0) -> None:
     """Actor side of the actor-learner split: step ``cfg.num_envs`` worlds with the latest
     weights (numpy state dicts from ``weights``), put numpy ``(obs, action, reward, next_obs,
-    done, success_of_finished)`` on ``out``."""
+    done, success_of_finished)`` on ``out``. ``start_steps``: env steps the run has already
+    taken (a resumed run); the worlds and the sampling noise are seeded past them, as in the
+    single-process loop, so a resumed actor meets new episodes."""
     from robot_rl.algorithms.sac import SquashedGaussianActor
     from robot_rl.configs import from_dict
     from robot_rl.envs import make
@@ -209,10 +211,10 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
     group = cfg.obs.removeprefix("observation.")
     norm = FixedNorm(norm_state["mean"], norm_state["std"])
     actor = SquashedGaussianActor(norm, obs_dim, action_dim, cfg.net.hidden)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed, overrides=cfg.task_overrides)
-    obs, _ = env.reset(seed=cfg.seed)
-    steps, have_weights = 0, False
+    gen = torch.Generator().manual_seed(cfg.seed + 1 + start_steps)
+    env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed + start_steps, overrides=cfg.task_overrides)
+    obs, _ = env.reset(seed=cfg.seed + start_steps)
+    steps, have_weights = start_steps, False
     try:
         while not stop.is_set():
             try:
@@ -429,7 +431,8 @@ class FinetuneTrainer(RunOutputs):
             weights.put(self._numpy_weights())
         process = ctx.Process(target=actor_process, daemon=True,
                               args=(to_dict(cfg), self.obs_dim, self.action_dim,
-                                    {"mean": norm.mean.clone(), "std": norm.std.clone()}, out, weights, stop))
+                                    {"mean": norm.mean.clone(), "std": norm.std.clone()}, out, weights, stop,
+                                    self.env_steps))
         process.start()
         received = 0
         try:

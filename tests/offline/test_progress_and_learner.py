@@ -101,3 +101,38 @@ def test_frame_and_transition_values_move_one_step_within_episodes() -> None:
                                   [2.0, 2.0, 3.0, 20.0, 20.0])
     inner = np.array([False, True, True, False, True])  # frames that follow a transition of their episode
     np.testing.assert_array_equal(shift_to_previous(shift_to_next(frames, episode), episode)[inner], frames[inner])
+
+
+def test_a_resumed_actor_process_meets_new_episodes() -> None:
+    """The actor of the actor-learner split seeds its worlds past the steps the run already took,
+    like the single-process loop (``reset(seed=seed + env_steps)``), instead of replaying the
+    episodes it started with."""
+    import queue
+    import threading
+
+    from robot_rl.configs import to_dict
+    from robot_rl.envs import make
+    from robot_rl.offline.finetune import actor_process
+
+    cfg = OfflineConfig(task="panda_reach", num_envs=2, sac=SACConfig(random_steps=1000), seed=3)
+    norm = {"mean": torch.zeros(32), "std": torch.ones(32)}
+
+    def first_observation(start_steps: int) -> np.ndarray:
+        out, stop = queue.Queue(), threading.Event()
+        actor = threading.Thread(target=actor_process, args=(to_dict(cfg), 32, 8, norm, out, queue.Queue(), stop,
+                                                             start_steps))
+        actor.start()
+        item = out.get(timeout=60)
+        stop.set()
+        actor.join(timeout=60)
+        return item[0]
+
+    def reset_observation(seed: int) -> np.ndarray:
+        env = make("panda_reach", num_envs=2, seed=seed)
+        obs, _ = env.reset(seed=seed)
+        env.close()
+        return obs["policy"].numpy()
+
+    np.testing.assert_array_equal(first_observation(0), reset_observation(3))
+    np.testing.assert_array_equal(first_observation(40), reset_observation(43))
+    assert not np.allclose(reset_observation(3), reset_observation(43))
