@@ -120,9 +120,8 @@ class ArmIK:
             jac = self._jacp[:, self.dadr]
             if point_down:
                 axis = data.site_xmat[self.site].reshape(3, 3)[:, 2]
-                # Weighted so that a 0.1 rad tilt costs about as much as 1 cm of position.
-                error = np.concatenate([error, 0.1 * np.cross(axis, [0.0, 0.0, -1.0])])
-                jac = np.vstack([jac, 0.1 * self._jacr[:, self.dadr]])
+                error = np.concatenate([error, panda.IK_TILT_WEIGHT * np.cross(axis, [0.0, 0.0, -1.0])])
+                jac = np.vstack([jac, panda.IK_TILT_WEIGHT * self._jacr[:, self.dadr]])
             if np.linalg.norm(error) < tol:
                 break
             step = jac.T @ np.linalg.solve(jac @ jac.T + self.damping**2 * np.eye(len(error)), error)

@@ -38,6 +38,10 @@ JOINT_UPPER: tuple[float, ...] = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.752
 TORQUE_LIMITS: tuple[float, ...] = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N*m
 FINGER_RANGE = (0.0, 0.04)  # m, per finger
 
+IK_TILT_WEIGHT = 0.1
+"""Weight of the keep-the-tool-pointing-down rows in the arm's least-squares IK (ArmIK and the
+``"ee"`` action space): a 0.1 rad tilt costs about as much as 1 cm of tip position."""
+
 EE_SITE = "ee_site"  # TCP between the fingertips, z axis out of the gripper
 LEFT_PAD_SITE = "left_pad"
 RIGHT_PAD_SITE = "right_pad"

@@ -51,9 +51,6 @@ class PandaConfig(TaskConfig):
 
 ACTION_SPACES = ("joint", "ee")
 
-EE_TILT_WEIGHT = 0.1
-"""Rows of the ``"ee"`` solve that keep the tool pointing down are scaled by this, so that a
-0.1 rad tilt weighs about as much as 1 cm of tip position."""
 EE_DAMPING = 0.05
 """Damping of the ``"ee"`` least-squares solve: bounded joint steps near singularities."""
 
@@ -121,9 +118,9 @@ class PandaTask(Task):
         and turns the tool's z axis towards straight down (damped least squares)."""
         down = torch.tensor([0.0, 0.0, -1.0], device=self.device).expand_as(displacement)
         tilt = torch.linalg.cross(sim.sensor("ee_zaxis"), down, dim=1)
-        error = torch.cat([displacement, EE_TILT_WEIGHT * tilt], dim=1)
+        error = torch.cat([displacement, panda.IK_TILT_WEIGHT * tilt], dim=1)
         jac = self.tip_jacobian(sim)
-        jac = torch.cat([jac[:, :3], EE_TILT_WEIGHT * jac[:, 3:]], dim=1)
+        jac = torch.cat([jac[:, :3], panda.IK_TILT_WEIGHT * jac[:, 3:]], dim=1)
         gram = jac @ jac.transpose(1, 2) + EE_DAMPING**2 * torch.eye(6, device=self.device)
         return (jac.transpose(1, 2) @ torch.linalg.solve(gram, error.unsqueeze(2))).squeeze(2)
 
