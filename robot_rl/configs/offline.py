@@ -83,6 +83,10 @@ class SACConfig:
     """Environment steps with uniformly random actions before the policy acts (0 with demos is fine)."""
     demo_episodes: int | None = bounded(None, 0)
     """Demos: the first this many episodes of the dataset that end in success (None: every episode)."""
+    demo_after_success: int | None = bounded(None, 0)
+    """Frames of each demo kept after its first success (None: the whole episode). HIL-SERL's
+    demos end where success is detected; an expert that then holds still until the time limit
+    fills most of the demo buffer with holding (needs the dataset's ``next.success`` column)."""
     warmup: int = bounded(1000, 0)
     """Transitions collected online before the first update."""
     processes: Literal["one", "actor_learner"] = "one"

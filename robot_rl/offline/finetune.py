@@ -34,7 +34,7 @@ from robot_rl.algorithms.sac import SAC
 from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
-from robot_rl.offline.trainer import RunOutputs, successful_episodes
+from robot_rl.offline.trainer import RunOutputs, frames_until_success, successful_episodes
 from robot_rl.training.checkpoints import UNREADABLE, newest_checkpoint
 from robot_rl.utils.signals import sigterm_interrupts
 
@@ -46,19 +46,22 @@ REPLAY_FORMAT = "robot_rl.learner_replay/1"
 
 def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
     """The dataset's transitions to seed the demo buffer with (``sac.demo_episodes`` successful
-    episodes, or all), or None without a dataset."""
+    episodes, or all; cut ``sac.demo_after_success`` frames after their first success), or None
+    without a dataset."""
     if not cfg.dataset:
         return None
     ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
     t = ds.transitions(obs=cfg.obs, reward=cfg.reward)
+    keep = np.ones(len(t), dtype=bool)
     if cfg.sac.demo_episodes is not None:
-        episode = ds.episode_index()
         good = successful_episodes(ds).tolist()[:cfg.sac.demo_episodes]
         if len(good) < cfg.sac.demo_episodes:
             raise DatasetError(f"{cfg.dataset}: only {len(good)} episodes end in success, "
                                f"sac.demo_episodes asks for {cfg.sac.demo_episodes}")
-        t = t.select(torch.as_tensor(np.isin(episode, good)))
-    return t
+        keep &= np.isin(ds.episode_index(), good)
+    if cfg.sac.demo_after_success is not None:
+        keep &= frames_until_success(ds, cfg.sac.demo_after_success)
+    return t.select(torch.as_tensor(keep))
 
 
 class OnlineLearner:

@@ -109,6 +109,19 @@ def successful_episodes(ds: Dataset) -> np.ndarray:
     return episode[last & success]
 
 
+def frames_until_success(ds: Dataset, after: int) -> np.ndarray:
+    """bool[frames]: each episode's frames up to its first success and ``after`` more (every
+    frame of an episode that never succeeds)."""
+    success = ds.column("next.success").astype(bool)
+    episode = ds.episode_index()
+    keep = np.ones(len(episode), dtype=bool)
+    for e in np.unique(episode[success]):
+        frames = np.flatnonzero(episode == e)
+        first = np.argmax(success[frames])
+        keep[frames[first + after + 1:]] = False
+    return keep
+
+
 def load_dataset(cfg: OfflineConfig) -> tuple[Dataset, Transitions]:
     ds = Dataset(cfg.dataset, require=(cfg.obs, "action", cfg.reward))
     if len(ds) == 0:

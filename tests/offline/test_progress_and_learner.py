@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,7 +12,7 @@ import torch
 from robot_rl.configs.offline import BCConfig, OfflineConfig, SACConfig
 from robot_rl.data.dataset import Dataset
 from robot_rl.data.lerobot import LeRobotWriter, transition_features
-from robot_rl.offline.finetune import OnlineLearner, ros_transitions
+from robot_rl.offline.finetune import OnlineLearner, demo_transitions, ros_transitions
 from robot_rl.offline.trainer import learned_progress_mask, load_dataset, successful_episodes
 
 
@@ -50,6 +51,24 @@ def test_success_only_bc_keeps_episodes_that_end_in_success(tmp_path: Path) -> N
     _, t = load_dataset(cfg)
     assert t.episode.tolist() == [0, 0, 0]
     assert successful_episodes(Dataset(tmp_path / "ds")).tolist() == [0]
+
+
+def test_demos_cut_after_their_first_success(tmp_path: Path) -> None:
+    # Episode 0 succeeds at frame 1 and holds; episode 1 never succeeds; episode 2 succeeds at frame 2
+    # and at its last frame (frame 4).
+    write(tmp_path / "ds", [[0.0, 0.1, 0.2, 0.3], [1.0, 1.1, 1.2], [2.0, 2.1, 2.2, 2.3, 2.4]], terminal_last=False,
+          success=[[False, True, True, True], [False, False, False], [False, False, True, False, True]])
+    base = OfflineConfig(dataset=str(tmp_path / "ds"), algo="sac")
+
+    def demo_obs(**sac: int | None) -> list[float]:
+        t = demo_transitions(replace(base, sac=SACConfig(**sac)))
+        return [round(x, 1) for x in t.obs[:, 0].tolist()]
+
+    assert demo_obs() == [0.0, 0.1, 0.2, 0.3, 1.0, 1.1, 1.2, 2.0, 2.1, 2.2, 2.3, 2.4]
+    assert demo_obs(demo_after_success=0) == [0.0, 0.1, 1.0, 1.1, 1.2, 2.0, 2.1, 2.2]
+    assert demo_obs(demo_after_success=1) == [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 2.0, 2.1, 2.2, 2.3]
+    # With demo_episodes, only episodes ending in success, each cut after its first success.
+    assert demo_obs(demo_episodes=2, demo_after_success=0) == [0.0, 0.1, 2.0, 2.1, 2.2]
 
 
 def test_ros_records_become_transitions_and_interventions_reach_both_buffers() -> None:
