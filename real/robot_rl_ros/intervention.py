@@ -1,8 +1,9 @@
 """Human-in-the-loop intervention: teleop sources, the mux, and the ``intervention`` node.
 
 Intervention is data. Every source answers ``read(reading) -> Intervention(action, active)``
-in the policy's action space; the mux executes the first active person's action, otherwise the
-policy's, and the policy node records both actions and the flag on every step.
+in the policy's action space (joint or ee, as it was trained; each source says how); the mux
+executes the first active person's action, otherwise the policy's, and the policy node records
+both actions and the flag on every step.
 
 Sources: geometry_msgs/Twist (tool velocity, e.g. from this module's keyboard node or a
 spacemouse driver) and Float64MultiArray joint deltas (rad per step, plus the gripper action).
@@ -26,9 +27,8 @@ import numpy as np
 from robot_rl.teleop import MOTION_HELP, HeldKeys
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import RobotConfig, load_robot
-from robot_rl_ros.kinematics import Arm
 from robot_rl_ros.node import Rate, Shutdown, run, setup_logging
-from robot_rl_ros.observation import RobotReading
+from robot_rl_ros.observation import RobotReading, TaskObservation
 from robot_rl_ros.params import param, parse
 from robot_rl_ros.transport import make_transport
 
@@ -62,11 +62,16 @@ class _TopicSource:
 
 class TwistSource(_TopicSource):
     """Twist.linear (unit-less, scaled by ``linear_speed`` m/s) moves the tool; angular.z > 0
-    opens the gripper, < 0 closes it, 0 leaves it to the policy."""
+    opens the gripper, < 0 closes it, 0 leaves it to the policy.
 
-    def __init__(self, arm: Arm, action_scale: float, control_dt: float, linear_speed: float, timeout_s: float) -> None:
+    The tool displacement of one step, dx = clip(linear, ±1)·linear_speed·control_dt (m, base
+    frame), becomes the action of the task's action space: joint space, the damped least-squares
+    joint step for dx over ``action_scale``; ee space, dx / ``ee_step`` (no joint solve: the ee
+    action is a tool displacement). Clipped to [-1, 1] in both."""
+
+    def __init__(self, task: TaskObservation, control_dt: float, linear_speed: float, timeout_s: float) -> None:
         super().__init__(timeout_s)
-        self.arm, self.action_scale, self.control_dt, self.linear_speed = arm, action_scale, control_dt, linear_speed
+        self.task, self.control_dt, self.linear_speed = task, control_dt, linear_speed
 
     def read(self, reading: RobotReading, policy_action: np.ndarray) -> Intervention:
         msg = self.fresh()
@@ -74,26 +79,41 @@ class TwistSource(_TopicSource):
             return NOBODY
         v = np.array([msg.linear.x, msg.linear.y, msg.linear.z], dtype=np.float64)
         dx = np.clip(v, -1.0, 1.0) * self.linear_speed * self.control_dt
-        arm = np.clip(self.arm.joint_step_for(reading.q, dx) / self.action_scale, -1.0, 1.0)
+        if self.task.action_space == "ee":
+            move = dx / self.task.ee_step
+        else:
+            move = self.task.arm.joint_step_for(reading.q, dx) / self.task.action_scale
         grip = float(np.sign(msg.angular.z)) if msg.angular.z != 0 else float(policy_action[-1])
-        return Intervention(np.append(arm, grip), True)
+        return Intervention(np.append(np.clip(move, -1.0, 1.0), grip), True)
 
 
 class JointDeltaSource(_TopicSource):
-    """Float64MultiArray [dq_1..dq_J (rad per step), gripper action]: an exact joint move."""
+    """Float64MultiArray [dq_1..dq_J (rad per step), gripper action].
 
-    def __init__(self, action_scale: float, action_dim: int, timeout_s: float) -> None:
+    Joint space: an exact joint move, action = dq / ``action_scale`` (clipped to [-1, 1]). The ee
+    space has no action for an arbitrary joint move, so the action is the tool displacement the
+    move would make, (tcp(q + dq) − tcp(q)) / ``ee_step`` (clipped to [-1, 1]): the arm then
+    moves the tool about that far by the ee step's own damped joint solve, which also turns the
+    tool towards pointing down, so the joints take another path than dq and the move's tool
+    rotation is not carried over."""
+
+    def __init__(self, task: TaskObservation, timeout_s: float) -> None:
         super().__init__(timeout_s)
-        self.action_scale, self.action_dim = action_scale, action_dim
+        self.task = task
 
     def read(self, reading: RobotReading, policy_action: np.ndarray) -> Intervention:
         msg = self.fresh()
         if msg is None:
             return NOBODY
         delta = np.asarray(msg.data, dtype=np.float64)
-        if delta.shape != (self.action_dim,) or not np.all(np.isfinite(delta)):
+        if delta.shape != (self.task.target_dim,) or not np.all(np.isfinite(delta)):
             return NOBODY  # malformed teleop must not take over (the log says why once, in the node)
-        return Intervention(np.clip(np.append(delta[:-1] / self.action_scale, delta[-1]), -1.0, 1.0), True)
+        dq = delta[:-1]
+        if self.task.action_space == "ee":
+            move = (self.task.arm.tcp(reading.q + dq) - self.task.arm.tcp(reading.q)) / self.task.ee_step
+        else:
+            move = dq / self.task.action_scale
+        return Intervention(np.clip(np.append(move, delta[-1]), -1.0, 1.0), True)
 
 
 class Mux:

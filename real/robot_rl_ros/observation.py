@@ -17,6 +17,7 @@ from robot_rl_ros.config import RobotConfig
 from robot_rl_ros.kinematics import Arm
 
 GRIPPER_OPEN = 0.04  # m per finger at action +1, as panda.GRIPPER_OPEN in the simulator
+ACTION_SPACES = ("joint", "ee")  # as the simulator's Panda tasks
 
 
 @dataclass(frozen=True)
@@ -32,31 +33,51 @@ class RobotReading:
 
 
 class TaskObservation(ABC):
-    """Builds ``observation float32[P]`` and maps ``action float[A]`` in [-1, 1] to targets."""
+    """Builds ``observation float32[size]`` and maps ``action float[action_dim]`` in [-1, 1] to
+    joint targets, in the action space the policy was trained in (``task_config["action_space"]``):
 
-    size: ClassVar[int]
-    action_dim: ClassVar[int]
+    - ``"joint"`` (J + 1 actions): arm joint targets = measured + ``action_scale``·action[:J].
+    - ``"ee"`` (4 actions): the tool moves by ``ee_step``·action[:3] (m, base frame x, y, z) while
+      turning to point down, by one damped least-squares step (:meth:`Arm.ee_joint_step`).
+
+    The last action is the gripper in both; the targets are always J + 1 (arm and gripper)."""
+
+    task_size: ClassVar[int]
+    """Observation entries after the robot's (``robot_obs``)."""
 
     def __init__(self, config: RobotConfig, task_config: dict[str, Any]) -> None:
         self.config = config
         self.home = np.asarray(config.home, dtype=np.float64)
         self.action_scale = float(task_config.get("action_scale", 0.1))
-        space = task_config.get("action_space", "joint")
-        if space != "joint":
-            raise ValueError(f"the policy acts in the {space!r} action space, but the robot nodes send joint-delta "
-                             "targets; deploy a policy trained with action_space: joint")
+        self.action_space = task_config.get("action_space", "joint")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"the policy acts in the {self.action_space!r} action space; the robot nodes run "
+                             f"policies trained with action_space {' or '.join(ACTION_SPACES)}")
+        self.ee_step = float(task_config.get("ee_step", 0.03))
+        if self.ee_step <= 0:
+            raise ValueError(f"the policy's task_config has ee_step {self.ee_step}; it must be positive "
+                             "(metres per control step)")
         self.arm = Arm(config.kinematics)
+        dof = len(self.home)
+        self.action_dim = dof + 1 if self.action_space == "joint" else 4
+        """Actions the policy outputs: J + 1 in joint space, 4 in ee space."""
+        self.target_dim = dof + 1
+        """Values of :meth:`targets`: arm joint targets and the gripper opening."""
+        self.size = 2 * dof + 1 + self.action_dim + self.task_size
+        """Length of the observation (the previous action is part of it)."""
 
     @abstractmethod
     def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """The policy's observation float32[size] from a robot reading."""
 
     def targets(self, action: np.ndarray, reading: RobotReading) -> np.ndarray:
-        """Arm joint targets float64[J] (rad) = measured + action_scale·action[:J], then the
-        gripper opening (m) = 0.04·(action[J] + 1)/2."""
-        dof = len(self.home)
-        arm = reading.q + self.action_scale * action[:dof]
-        return np.append(arm, GRIPPER_OPEN * 0.5 * (action[dof] + 1.0))
+        """float64[J+1]: arm joint targets (rad) = measured + the action's joint step, then the
+        gripper opening (m) = 0.04·(action[-1] + 1)/2, for action float[action_dim]."""
+        if self.action_space == "ee":
+            step = self.arm.ee_joint_step(reading.q, self.ee_step * np.asarray(action[:3], dtype=np.float64))
+        else:
+            step = self.action_scale * np.asarray(action[:len(self.home)], dtype=np.float64)
+        return np.append(reading.q + step, GRIPPER_OPEN * 0.5 * (action[-1] + 1.0))
 
     def robot_obs(self, reading: RobotReading, previous_action: np.ndarray) -> np.ndarray:
         """float64[2J+1+A]: joints − home, 0.1·velocities, gripper width, previous action."""
@@ -76,10 +97,10 @@ def register(name: str) -> Callable[[type[TaskObservation]], type[TaskObservatio
 
 @register("panda_reach")
 class PandaReach(TaskObservation):
-    """Observation (32): robot (23), tool position (3), goal (3), goal − tool (3); metres."""
+    """Observation (32 with joint actions, 28 with ee actions): robot (15 + A), tool position (3),
+    goal (3), goal − tool (3); metres."""
 
-    size = 32
-    action_dim = 8
+    task_size = 9
     goal_dim = 3
 
     def __init__(self, config: RobotConfig, task_config: dict[str, Any]) -> None:
@@ -104,7 +125,12 @@ def for_policy(config: RobotConfig, metadata: dict[str, Any]) -> TaskObservation
     if metadata.get("observation_dim") != builder.size:
         raise ValueError(f"the policy expects {metadata.get('observation_dim')} observations but {task} on "
                          f"{config.name} gives {builder.size}; export a policy trained on {task}")
-    if metadata.get("action_dim") != builder.action_dim or builder.action_dim != len(config.command_joints):
-        raise ValueError(f"the policy outputs {metadata.get('action_dim')} actions; {config.name} takes "
-                         f"{len(config.command_joints)} ({', '.join(config.command_joints)})")
+    if metadata.get("action_dim") != builder.action_dim:
+        raise ValueError(f"the policy outputs {metadata.get('action_dim')} actions but {task} in the "
+                         f"{builder.action_space!r} action space on {config.name} takes {builder.action_dim}; "
+                         f"export a policy trained on {task} for this arm")
+    if builder.target_dim != len(config.command_joints):
+        raise ValueError(f"{task} commands {builder.target_dim} values (arm joints and the gripper) but "
+                         f"{config.name} takes {len(config.command_joints)} ({', '.join(config.command_joints)}); "
+                         "set gripper_command: true in the robot config")
     return builder

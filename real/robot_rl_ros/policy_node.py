@@ -158,9 +158,8 @@ class PolicyNode:
         self.safety = SafetyFilter(config, self.control_dt)
         self.states = StateTracker(config, self.warn)
         timeout = config.teleop.timeout_s
-        scale = self.task.action_scale
-        self.twist = TwistSource(self.task.arm, scale, self.control_dt, config.teleop.linear_speed, timeout)
-        self.joint_delta = JointDeltaSource(scale, self.task.action_dim, timeout)
+        self.twist = TwistSource(self.task, self.control_dt, config.teleop.linear_speed, timeout)
+        self.joint_delta = JointDeltaSource(self.task, timeout)
         self.mux = Mux([self.twist, self.joint_delta])
 
         # Only now, with policy and robot known to fit, join the network.

@@ -13,19 +13,21 @@ from robot_rl.teleop import KEYS
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import load_robot
 from robot_rl_ros.intervention import NOBODY, JointDeltaSource, KeyboardTeleop, Mux, TwistSource
-from robot_rl_ros.kinematics import Arm
-from robot_rl_ros.observation import RobotReading
+from robot_rl_ros.observation import PandaReach, RobotReading
 
 pytestmark = pytest.mark.ros
 
 CONFIG = load_robot(Path(__file__).resolve().parents[2] / "real" / "config" / "panda.yaml")
-ARM = Arm(CONFIG.kinematics)
+JOINT = PandaReach(CONFIG, {"action_space": "joint", "action_scale": 0.1})
+EE = PandaReach(CONFIG, {"action_space": "ee", "ee_step": 0.03})
+ARM = JOINT.arm
 READING = RobotReading(np.array(CONFIG.home), np.zeros(7), 0.08)
 POLICY = np.full(8, 0.5)
+EE_POLICY = np.full(4, 0.5)
 
 
 def test_twist_moves_the_tool_that_way_and_expires() -> None:
-    source = TwistSource(ARM, action_scale=0.1, control_dt=0.05, linear_speed=0.1, timeout_s=0.1)
+    source = TwistSource(JOINT, control_dt=0.05, linear_speed=0.1, timeout_s=0.1)
     assert source.read(READING, POLICY) == NOBODY
     source.on_message(M.twist((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
     person = source.read(READING, POLICY)
@@ -38,8 +40,8 @@ def test_twist_moves_the_tool_that_way_and_expires() -> None:
 
 
 def test_joint_deltas_and_the_mux_order() -> None:
-    twist = TwistSource(ARM, 0.1, 0.05, 0.1, 1.0)
-    deltas = JointDeltaSource(action_scale=0.1, action_dim=8, timeout_s=1.0)
+    twist = TwistSource(JOINT, 0.05, 0.1, 1.0)
+    deltas = JointDeltaSource(JOINT, timeout_s=1.0)
     mux = Mux([twist, deltas])
     assert mux.read(READING, POLICY) == NOBODY
     deltas.on_message(M.float64_array([0.05, 0, 0, 0, 0, 0, -0.5, 1.0]))
@@ -62,11 +64,37 @@ def test_keyboard_keys_toggle_and_decay() -> None:
     assert not keys.press("q", 3.0)
 
 
-def test_a_policy_with_end_effector_actions_is_refused_by_name() -> None:
-    from robot_rl_ros.observation import for_policy
+def test_a_twist_is_an_ee_action_of_the_tool_displacement() -> None:
+    """ee space: the step's tool displacement over ee_step, no joint solve; clipped to ±1."""
+    source = TwistSource(EE, control_dt=0.05, linear_speed=0.1, timeout_s=1.0)
+    source.on_message(M.twist((0.0, 1.0, -0.5), (0.0, 0.0, 1.0)))
+    person = source.read(READING, EE_POLICY)
+    # 0.1 m/s for 0.05 s: 5 mm along +y and 2.5 mm down, of 30 mm per unit action.
+    assert person.active
+    np.testing.assert_allclose(person.action, [0.0, 0.005 / 0.03, -0.0025 / 0.03, 1.0], atol=1e-12)
+    fast = TwistSource(EE, control_dt=0.05, linear_speed=1.0, timeout_s=1.0)
+    fast.on_message(M.twist((3.0, -1.0, 0.0)))
+    np.testing.assert_allclose(fast.read(READING, EE_POLICY).action, [1.0, -1.0, 0.0, 0.5])  # gripper: the policy's
+    # Executed, it moves the tool about that far (the ee step is damped, and levels the tool).
+    moved = ARM.tcp(EE.targets(person.action, READING)[:7]) - ARM.tcp(READING.q)
+    np.testing.assert_allclose(moved, [0.0, 0.005, -0.0025], atol=1e-3)
 
-    config = load_robot(Path(__file__).resolve().parents[2] / "real" / "config" / "panda.yaml")
-    metadata = {"task": "panda_reach", "observation_dim": 28, "action_dim": 4,
-                "task_config": {"action_space": "ee", "action_scale": 0.1}}
-    with pytest.raises(ValueError, match="acts in the 'ee' action space.*train.*action_space: joint"):
-        for_policy(config, metadata)
+
+def test_a_joint_delta_is_an_ee_action_of_the_tool_displacement_it_makes() -> None:
+    """ee space: a joint delta becomes the tool displacement it would make, over ee_step; the
+    message still carries J joint deltas and the gripper."""
+    source = JointDeltaSource(EE, timeout_s=1.0)
+    dq = np.array([0.05, 0.0, 0.0, 0.03, 0.0, -0.02, 0.1])
+    source.on_message(M.float64_array(np.append(dq, -1.0)))
+    person = source.read(READING, EE_POLICY)
+    displacement = ARM.tcp(READING.q + dq) - ARM.tcp(READING.q)
+    assert person.active and person.action.shape == (4,)
+    np.testing.assert_allclose(person.action, np.append(displacement / 0.03, -1.0), atol=1e-12)
+    assert np.abs(person.action[:3]).max() > 0.2  # the delta moves the tool centimetres, not nothing
+    moved = ARM.tcp(EE.targets(person.action, READING)[:7]) - ARM.tcp(READING.q)
+    np.testing.assert_allclose(moved, displacement, atol=0.15 * np.linalg.norm(displacement))
+    # Half a radian of the base joint swings the tool 15 cm along +y and about 4 cm back: ±1 at most.
+    source.on_message(M.float64_array([0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(source.read(READING, EE_POLICY).action, [-1.0, 1.0, 0.0, 1.0], atol=1e-12)
+    source.on_message(M.float64_array([0.01, 0.0, 0.0, 1.0]))  # four numbers: an ee action, not a joint delta
+    assert source.read(READING, EE_POLICY) == NOBODY

@@ -1,5 +1,6 @@
 """The policy node on the fake arm: stale state and e-stop make it hold, a person's teleop takes
-over and is recorded as data (MCAP bag + LeRobot), and malformed joint states get no command."""
+over and is recorded as data (MCAP bag + LeRobot), malformed joint states get no command, and a
+policy with end-effector actions drives the arm through joint targets."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ros_helpers import Probe, wait_for
 
 from robot_rl_ros import messages as M
 from robot_rl_ros.config import load_robot
+from robot_rl_ros.kinematics import Arm
+from robot_rl_ros.observation import RobotReading, for_policy
 from robot_rl_ros.qos import LATCHED, SENSOR_DATA
 from robot_rl_ros.transition import from_message
 
@@ -20,6 +23,8 @@ pytestmark = pytest.mark.ros
 ROBOT = Path(__file__).resolve().parents[2] / "real" / "config" / "panda.yaml"
 CONFIG = load_robot(ROBOT)
 T = CONFIG.topics
+EE_ACTION = np.array([0.2, 0.0, 0.0, 0.9])
+"""What the ee test policy always asks for: the tool 6 mm along +x per step, the gripper nearly open."""
 
 
 def holding_since(probe: Probe, t: float) -> list[bool]:
@@ -150,3 +155,73 @@ def test_malformed_joint_states_get_no_command(reach_policy: Path, processes) ->
         assert commands, "no command for valid joint states"
     finally:
         probe.close()
+
+
+@pytest.fixture(scope="module")
+def ee_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A panda_reach policy with end-effector actions (``action_space: ee``), exported as offline
+    training exports one. Its last layer is a bias only, so it always asks for EE_ACTION and what
+    the arm does is known in advance."""
+    import torch
+
+    from robot_rl.algorithms.replay import FixedNorm
+    from robot_rl.algorithms.sac import SquashedGaussianActor
+    from robot_rl.offline.trainer import export_actor
+
+    actor = SquashedGaussianActor(FixedNorm.identity(28), 28, 4, (16,))
+    last = actor.actor[0][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.atanh(torch.as_tensor(EE_ACTION, dtype=torch.float32)))
+    out = tmp_path_factory.mktemp("ee_policy") / "policy.pt"
+    return export_actor(actor, out, "panda_reach", "policy", "tests", overrides={"action_space": "ee"})
+
+
+def test_an_ee_policy_moves_the_tool_through_joint_targets(ee_policy: Path, processes) -> None:
+    from robot_rl.training.export import load_policy
+
+    _, meta = load_policy(ee_policy)
+    assert (meta["task_config"]["action_space"], meta["observation_dim"], meta["action_dim"]) == ("ee", 28, 4)
+    task, arm = for_policy(CONFIG, meta), Arm(CONFIG.kinematics)
+    probe = Probe()
+    published = probe.listen(T.transition, M.FLOAT64_ARRAY)
+    commands = probe.listen(CONFIG.command_topic, M.FLOAT64_ARRAY)
+    twist = probe.transport.publisher(T.teleop_twist, M.TWIST)
+    processes.start("robot_rl_ros.fake_arm", "--ros-args", "-p", f"robot:={ROBOT}", "-p", "camera_hz:=0.0")
+    node = processes.start("robot_rl_ros.policy_node", "--ros-args", "-p", f"robot:={ROBOT}",
+                           "-p", f"policy:={ee_policy}", "-p", "target:=[0.45, 0.0, 0.35]",
+                           "-p", "end_on_success:=false", "-p", "episode_length_s:=1000.0")
+    try:
+        wait_for(lambda: len(published) >= 20, 60, "20 steps of the ee policy")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:  # a person drives along +y for a second
+            twist.publish(M.twist((0.0, 1.0, 0.0)))
+            time.sleep(0.03)
+        time.sleep(0.2)
+    finally:
+        processes.stop(node)
+        processes.stop_all()
+        probe.close()
+
+    steps = [from_message(m) for _, m in published]
+    sent = np.array([m.data for _, m in commands])
+    assert sent.shape[1] == 8  # seven arm joint targets and the gripper, from four actions
+    assert all(s.observation.shape == (28,) and s.action.shape == (4,) for s in steps)
+    policy_steps = [s for s in steps[:20] if not s.intervention]
+    assert len(policy_steps) == 20 and not any(s.hold for s in policy_steps)
+    for s in policy_steps:
+        np.testing.assert_allclose(s.policy_action, EE_ACTION, atol=1e-6)
+        # The command sent this step is the ee step from the measured joints (nothing clamped it).
+        expected = task.targets(s.action, RobotReading(s.state[:7], np.zeros(7), s.state[7]))
+        assert np.abs(sent - expected).max(axis=1).min() < 1e-9, (s.step, expected)
+    tool = [arm.tcp(s.state[:7]) for s in steps]
+    moved = tool[19] - tool[0]
+    # Along +x, as asked; the lagging arm rises a little on the way (8.4 cm along x, 1.6 cm up, measured).
+    assert moved[0] > 0.04 and np.abs(moved[1:]).max() < 0.4 * moved[0], moved
+
+    taken = [i for i, s in enumerate(steps) if s.intervention]
+    assert len(taken) >= 10, [s.intervention for s in steps]
+    for i in taken:  # the person's action, in the policy's ee space: 5 mm along +y of 30 mm per unit
+        np.testing.assert_allclose(steps[i].action, [0.0, 0.005 / 0.03, 0.0, steps[i].policy_action[3]], atol=1e-12)
+    moved = tool[taken[-1]] - tool[taken[0]]
+    assert moved[1] > 0.02 and np.abs(moved[[0, 2]]).max() < 0.25 * moved[1], moved
