@@ -16,6 +16,7 @@ the metrics.csv of two ``robot-rl finetune`` runs, which ``--resume`` can carry 
     python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1 --episodes 100
     python benchmarks/offline_rl.py --part evaluate runs/panda_push/<run> ...     # policy.pt on eval.json's episodes
     python benchmarks/offline_rl.py --part compare RLPD_RUN SAC_RUN               # robot-rl finetune runs
+    python benchmarks/offline_rl.py --part rollout RUN ... --episodes 100          # how their pushes fail
     python benchmarks/offline_rl.py --part online --dataset runs/data/push_mixed --env-steps 15000 --minutes 15 \
         --hidden 128 128 --utd 2
 """
@@ -168,21 +169,88 @@ def evaluate_runs(args: argparse.Namespace, root: str) -> None:
 
     for run in args.run_dirs:
         policy, meta = load_policy(Path(run) / "policy.pt")
-        seed = yaml.safe_load((Path(run) / "config.yaml").read_text()).get("seed", 0)
-        env = make(meta["task"], num_envs=args.episodes)
+        cfg = yaml.safe_load((Path(run) / "config.yaml").read_text())
+        env = make(meta["task"], num_envs=args.episodes, overrides=cfg.get("task_overrides"))
         result = evaluate(lambda obs, p=policy, g=meta["observation_group"]: p(obs[g]), env, args.episodes,
-                          env.max_episode_steps + 1, seed=seed + 12345)
+                          env.max_episode_steps + 1, seed=cfg.get("seed", 0) + 12345)
         env.close()
         print(f"{run}: success {result.success_rate:.2f} over {args.episodes} episodes, "
               f"mean return {result.mean_return:.1f}", flush=True)
 
 
+def push_outcomes(policy, env, steps: int, seed: int) -> dict[str, float]:
+    """Run ``env``'s worlds (panda_push, episodes longer than ``steps``) for ``steps`` control
+    steps from a reset with ``seed``: success at the last step as evaluation counts it, cubes that
+    were on the target and left it, failures that stalled (cube still for the last quarter)."""
+    import torch
+
+    task, sim = env.task, env.sim
+    obs, _ = env.reset(seed=seed)
+    on_target_once = torch.zeros(env.num_envs, dtype=torch.bool)
+    ended = torch.zeros_like(on_target_once)  # the cube fell off the table: a failure
+    history = []
+    for _ in range(steps):
+        obs, _, terminated, _, _ = env.step(policy(obs))
+        ended |= terminated.cpu()
+        d = task.cube_to_target(sim).cpu()
+        history.append(d)
+        on_target_once |= d < task.config.success_distance
+    d = torch.stack(history)
+    success = (d[-1] < task.config.success_distance) & ~ended
+    fail = ~success
+    still = (d[-steps // 4:] - d[-1]).abs().amax(0) < 0.005
+    tip_to_cube = task.tip_to_cube(sim).cpu()
+    share = lambda m: float(m.float().mean())  # noqa: E731
+    median = lambda x: float(x.median()) if len(x) else float("nan")  # noqa: E731
+    return {"success": share(success), "on target, then off": share(fail & on_target_once & ~ended),
+            "stalled failures": share(fail & still & ~ended), "off the table": share(ended),
+            "failures' cube-target (m)": median(d[-1][fail & ~ended]),
+            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended])}
+
+
+def rollout(args: argparse.Namespace, root: str) -> None:
+    """Each fine-tuning run's newest checkpoint on the same ``--episodes`` fresh panda_push
+    episodes, with the policy's mean action (what evaluation runs) and with sampled actions (what
+    training runs): how often it succeeds and how the rest fail."""
+    import torch
+
+    from robot_rl.configs import load
+    from robot_rl.envs import make
+    from robot_rl.offline.finetune import FinetuneTrainer
+
+    torch.set_num_threads(1)
+    rows = []
+    for run in args.run_dirs:
+        trainer = FinetuneTrainer(load(OfflineConfig, Path(run) / "config.yaml"), resume=Path(run))
+        overrides = trainer.cfg.task_overrides or {}
+        probe = make(trainer.task, num_envs=1, overrides=overrides)
+        steps, dt = probe.max_episode_steps, probe.task.config.control_dt
+        probe.close()
+        # Twice the time limit, so no world resets during the rollout; success is read at the limit.
+        longer = {**overrides, "episode_length_s": 2 * steps * dt}
+        env = make(trainer.task, num_envs=args.episodes, seed=args.seeds[0], overrides=longer)
+        trainer.algo.actor.eval()
+        for mean in (True, False):
+            with torch.no_grad():
+                act = lambda obs, t=trainer, m=mean: t.algo.act(obs[t.group], deterministic=m)  # noqa: E731
+                out = push_outcomes(act, env, steps, seed=args.seeds[0] + 4242)
+            rows.append((f"{Path(run).name} ({trainer.env_steps} steps)", "mean" if mean else "sampled", out))
+        env.close()
+        if trainer.env is not None:
+            trainer.env.close()
+    keys = list(rows[0][2])
+    print(f"\n| run | actions | {' | '.join(keys)} |\n|---|---|{'---|' * len(keys)}")
+    for name, kind, out in rows:
+        cells = (f"{out[k]:.3f}" if k.endswith("(m)") else f"{out[k]:.2f}" for k in keys)
+        print(f"| {name} | {kind} | {' | '.join(cells)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("offline", "online", "compare", "evaluate"), required=True)
+    parser.add_argument("--part", choices=("offline", "online", "compare", "evaluate", "rollout"), required=True)
     parser.add_argument("--runs", nargs="+", default=["rlpd", "sac"], help="online: which of rlpd, sac to run")
     parser.add_argument("run_dirs", nargs="*", help="evaluate: run directories whose policy.pt to evaluate; "
-                        "compare: fine-tuning run directories (RLPD first, then SAC)")
+                        "compare: fine-tuning run directories (RLPD first, then SAC); rollout: fine-tuning runs")
     parser.add_argument("--dataset", default="runs/data/push_mixed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--learned", nargs="*", default=["preference", "imputed"],
@@ -200,7 +268,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     root = tempfile.mkdtemp(prefix="offline_rl_")
-    {"offline": offline, "online": online, "compare": compare, "evaluate": evaluate_runs}[args.part](args, root)
+    {"offline": offline, "online": online, "compare": compare, "evaluate": evaluate_runs,
+     "rollout": rollout}[args.part](args, root)
 
 
 if __name__ == "__main__":
