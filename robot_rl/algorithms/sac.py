@@ -80,15 +80,21 @@ class SAC:
         """float[B, A] actions for obs float[B, P]."""
         return self.actor(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
 
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> torch.Tensor:
+        """float[B]: r + γ(1 − done)(min over a random subset of target critics of Q(s', a')
+        − α·log π(a'|s') when ``backup_entropy``), a' sampled from the policy."""
+        next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+        # Only the drawn members' targets are evaluated: with E = 10 and a subset of 2 that
+        # is a fifth of the target forward pass (benchmarks/sac_update.py).
+        members = subset_members(self.cfg.ensemble, self.cfg.subset, self.generator)
+        next_v = self.critic_target(batch.next_obs, next_action, members).min(0).values
+        if self.cfg.backup_entropy:
+            next_v = next_v - self.log_alpha.exp() * next_log_prob
+        return batch.reward + self.cfg.gamma * (1.0 - batch.done) * next_v
+
     def update_critic(self, batch: Batch) -> float:
-        alpha = self.log_alpha.exp().detach()
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
-            # Only the drawn members' targets are evaluated: with E = 10 and a subset of 2 that
-            # is a fifth of the target forward pass (benchmarks/sac_update.py).
-            members = subset_members(self.cfg.ensemble, self.cfg.subset, self.generator)
-            next_q = self.critic_target(batch.next_obs, next_action, members).min(0).values
-            target = batch.reward + self.cfg.gamma * (1.0 - batch.done) * (next_q - alpha * next_log_prob)
+        target = self.td_target(batch)
         loss = (self.critic(batch.obs, batch.action) - target).pow(2).mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -76,6 +76,9 @@ class SACConfig:
     gamma: float = bounded(0.99, 0.0, 1.0)
     tau: float = bounded(0.005, 0.0, 1.0)
     init_temperature: float = bounded(0.1, 0.0, low_open=True)
+    backup_entropy: bool = True
+    """Whether the critic's target carries the entropy bonus (−α·log π of the next action); RLPD
+    leaves it out on sparse-reward tasks."""
     target_entropy: float | None = None
     """Default: -action_dim / 2."""
     buffer_size: int = bounded(1_000_000, 1)

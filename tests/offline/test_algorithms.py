@@ -10,7 +10,7 @@ import torch
 
 from robot_rl.algorithms.bc import BC
 from robot_rl.algorithms.iql import IQL, awr_weights, expectile_loss
-from robot_rl.algorithms.replay import Critic, FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
+from robot_rl.algorithms.replay import Batch, Critic, FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
 from robot_rl.algorithms.sac import SAC, subset_members
 from robot_rl.algorithms.td3bc import TD3BC, td3bc_actor_loss
 from robot_rl.configs.offline import IQLConfig, NetConfig, SACConfig, TD3BCConfig
@@ -57,6 +57,25 @@ def test_critic_runs_only_the_chosen_members() -> None:
         net.register_forward_hook(lambda *_, i=i: calls.append(i))
     critic(obs, action, [2, 0])
     assert calls == [2, 0]
+
+
+@pytest.mark.parametrize("backup_entropy", [True, False])
+def test_sac_target_by_hand(backup_entropy: bool) -> None:
+    gen = torch.Generator().manual_seed(0)
+    cfg = SACConfig(ensemble=4, subset=2, gamma=0.9, init_temperature=0.5, backup_entropy=backup_entropy)
+    sac = SAC(3, 2, NetConfig(hidden=(8,)), cfg, generator=gen)
+    batch = Batch(torch.randn(5, 3), torch.rand(5, 2), torch.randn(5), torch.randn(5, 3),
+                  torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0]))
+    state = gen.get_state()
+    target = sac.td_target(batch)
+    gen.set_state(state)  # the same next actions and critic subset, drawn again by hand
+    next_action, log_prob = sac.actor.sample(batch.next_obs, gen)
+    members = subset_members(4, 2, gen)
+    q = torch.stack([sac.critic_target.nets[i](torch.cat([batch.next_obs, next_action], 1)).squeeze(1)
+                     for i in members]).min(0).values
+    v = q - 0.5 * log_prob if backup_entropy else q
+    torch.testing.assert_close(target, batch.reward + 0.9 * (1.0 - batch.done) * v)
+    assert not torch.allclose(log_prob, torch.zeros_like(log_prob))  # the two cases differ
 
 
 def filled(reward: float, n: int) -> ReplayBuffer:
