@@ -30,6 +30,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import torch
+
 from robot_rl.configs import from_dict, to_dict
 from robot_rl.configs.loading import merge
 from robot_rl.configs.offline import OfflineConfig
@@ -178,12 +180,11 @@ def evaluate_runs(args: argparse.Namespace, root: str) -> None:
               f"mean return {result.mean_return:.1f}", flush=True)
 
 
-def push_outcomes(policy, env, steps: int, seed: int) -> dict[str, float]:
+def push_outcomes(policy, env, steps: int, seed: int) -> tuple[dict[str, float], dict, torch.Tensor]:
     """Run ``env``'s worlds (panda_push, episodes longer than ``steps``) for ``steps`` control
     steps from a reset with ``seed``: success at the last step as evaluation counts it, cubes that
-    were on the target and left it, failures that stalled (cube still for the last quarter)."""
-    import torch
-
+    were on the target and left it, failures that stalled (cube still for the last quarter).
+    Returns those shares, the last observation and the stalled worlds' mask bool[N]."""
     task, sim = env.task, env.sim
     obs, _ = env.reset(seed=seed)
     on_target_once = torch.zeros(env.num_envs, dtype=torch.bool)
@@ -202,18 +203,32 @@ def push_outcomes(policy, env, steps: int, seed: int) -> dict[str, float]:
     tip_to_cube = task.tip_to_cube(sim).cpu()
     share = lambda m: float(m.float().mean())  # noqa: E731
     median = lambda x: float(x.median()) if len(x) else float("nan")  # noqa: E731
+    stalled = fail & still & ~ended
     return {"success": share(success), "on target, then off": share(fail & on_target_once & ~ended),
-            "stalled failures": share(fail & still & ~ended), "off the table": share(ended),
+            "stalled failures": share(stalled), "off the table": share(ended),
             "failures' cube-target (m)": median(d[-1][fail & ~ended]),
-            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended])}
+            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended])}, obs, stalled
+
+
+def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tensor) -> dict[str, float]:
+    """Mean critic Q of the policy's mean action in the stalled and the successful worlds, and
+    the best of 256 random actions in the stalled ones."""
+    q = lambda a: sac.critic(obs, a).mean(0).squeeze(-1)  # noqa: E731
+    action = sac.act(obs, deterministic=True)
+    policy_q = q(action)
+    gen = torch.Generator().manual_seed(0)
+    best = torch.stack([q(torch.rand(action.shape, generator=gen) * 2 - 1) for _ in range(256)]).amax(0)
+    mean = lambda x, m: float(x[m].mean()) if m.any() else float("nan")  # noqa: E731
+    return {"Q stalled": mean(policy_q, stalled), "best random Q stalled": mean(best, stalled),
+            "Q succeeded": mean(policy_q, success)}
 
 
 def rollout(args: argparse.Namespace, root: str) -> None:
     """Each fine-tuning run's newest checkpoint on the same ``--episodes`` fresh panda_push
     episodes, with the policy's mean action (what evaluation runs) and with sampled actions (what
-    training runs): how often it succeeds and how the rest fail."""
-    import torch
-
+    training runs): how often it succeeds and how the rest fail. Where the mean action stalls,
+    the critic ensemble's mean Q of that action beside the best of 256 uniformly random actions
+    (does the critic know a better move?) and of the successful worlds' last actions."""
     from robot_rl.configs import load
     from robot_rl.envs import make
     from robot_rl.offline.finetune import FinetuneTrainer
@@ -233,15 +248,17 @@ def rollout(args: argparse.Namespace, root: str) -> None:
         for mean in (True, False):
             with torch.no_grad():
                 act = lambda obs, t=trainer, m=mean: t.algo.act(obs[t.group], deterministic=m)  # noqa: E731
-                out = push_outcomes(act, env, steps, seed=args.seeds[0] + 4242)
+                out, obs, stalled = push_outcomes(act, env, steps, seed=args.seeds[0] + 4242)
+                if mean:
+                    out.update(stalled_q(trainer.algo, obs[trainer.group], stalled, env.task.success(env.sim).cpu()))
             rows.append((f"{Path(run).name} ({trainer.env_steps} steps)", "mean" if mean else "sampled", out))
         env.close()
         if trainer.env is not None:
             trainer.env.close()
-    keys = list(rows[0][2])
+    keys = list(dict.fromkeys(k for _, _, out in rows for k in out))
     print(f"\n| run | actions | {' | '.join(keys)} |\n|---|---|{'---|' * len(keys)}")
     for name, kind, out in rows:
-        cells = (f"{out[k]:.3f}" if k.endswith("(m)") else f"{out[k]:.2f}" for k in keys)
+        cells = ("" if k not in out else f"{out[k]:.3f}" if k.endswith("(m)") else f"{out[k]:.2f}" for k in keys)
         print(f"| {name} | {kind} | {' | '.join(cells)} |")
 
 
