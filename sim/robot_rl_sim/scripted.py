@@ -18,7 +18,11 @@ Qualities (per world, kept across resets):
 
 - ``expert``: hover behind the cube on the line from the target through the cube, lower the
   tip to the cube's mid-height, push the cube onto the target (rising and approaching again when
-  the tip drifts off the push line); 84-89% of episodes end on the target.
+  the tip drifts off the push line), and rise off the cube once it is on the target; 84-89% of
+  episodes end on the target.
+- ``steady``: the expert, but once the cube is on the target the tip stays where it is: its
+  demos never show the arm leaving the cube, so a policy learning from them has no backing off
+  to copy at the wrong moment.
 - ``noisy``: the expert with Gaussian action noise (std 0.3) and, 20% of the time, a random action.
 - ``failed``: approaches like the expert, then pushes the cube in a wrong direction
   (60-180 degrees off) or hovers without touching it.
@@ -42,7 +46,7 @@ from robot_rl.teleop import HeldKeys
 from robot_rl_sim.constants import panda
 from robot_rl_sim.episodes import ArmIK
 
-QUALITIES = ("expert", "noisy", "failed")
+QUALITIES = ("expert", "steady", "noisy", "failed")
 
 CONTROLLERS: Registry[type] = Registry("scripted controller")
 """Task name -> controller class ``(env, qualities, seed)`` with ``act() -> float32[N, A]``."""
@@ -142,8 +146,8 @@ class ScriptedPusher(ScriptedArm):
         if failed:
             c, s = np.cos(self.wrong_angle[i]), np.sin(self.wrong_angle[i])
             direction = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
-        elif np.linalg.norm(path) < self.done_distance:  # on target: back off upwards
-            return np.append(tip[:2], self.low + self.hover)
+        elif np.linalg.norm(path) < self.done_distance:  # on target: back off upwards, or stay
+            return tip if self.qualities[i] == "steady" else np.append(tip[:2], self.low + self.hover)
         pre = cube[:2] - self.behind * direction
         offset = tip[:2] - pre
         along = float(np.dot(offset, direction))
