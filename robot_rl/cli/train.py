@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from robot_rl.training.runner import Trainer
 
     cfg = load_config(args)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+    joined = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    if joined:
         if torch.cuda.is_available():  # one GPU per process: "cuda" then means this process's GPU
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         backend = "nccl" if cfg.env.device and cfg.env.device.startswith("cuda") else "gloo"
@@ -81,8 +82,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if trainer.rank != 0:
-        return 0
+    code = report(summary) if trainer.rank == 0 else 0
+    if joined:
+        # Everything is written, closed and printed. Leave without interpreter teardown: there,
+        # on a loaded machine, gloo's worker threads have aborted a finished process
+        # ("terminate called without an active exception", SIGABRT; cf. pytorch/pytorch#179291),
+        # which torchrun then reports as a failed run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def report(summary: dict) -> int:
+    """Print where the run is and how it did; the exit code (130: interrupted)."""
     run_dir = summary["run_dir"]
     print(f"run directory: {run_dir}")
     print(f"  checkpoint:  {summary['checkpoint']}")
