@@ -201,13 +201,15 @@ def push_outcomes(policy, env, steps: int, seed: int) -> tuple[dict[str, float],
     fail = ~success
     still = (d[-steps // 4:] - d[-1]).abs().amax(0) < 0.005
     tip_to_cube = task.tip_to_cube(sim).cpu()
+    tip_above_cube = (sim.sensor("ee_pos")[:, 2] - task.cube.position(sim)[:, 2]).cpu()
     share = lambda m: float(m.float().mean())  # noqa: E731
     median = lambda x: float(x.median()) if len(x) else float("nan")  # noqa: E731
     stalled = fail & still & ~ended
     return {"success": share(success), "on target, then off": share(fail & on_target_once & ~ended),
             "stalled failures": share(stalled), "off the table": share(ended),
             "failures' cube-target (m)": median(d[-1][fail & ~ended]),
-            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended])}, obs, stalled
+            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended]),
+            "failures' tip above cube (m)": median(tip_above_cube[fail & ~ended])}, obs, stalled
 
 
 def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tensor) -> dict[str, float]:
