@@ -78,13 +78,6 @@ class Arm:
         """The tool's z axis float64[..., 3] (unit, out of the gripper) for q float[..., dof] (rad)."""
         return self.frames(q).rotation[..., :, 2]
 
-    def jacobian(self, q: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-        """d tcp / d q: float64[3, dof] at q float[dof] (central differences)."""
-        q = np.asarray(q, dtype=np.float64)
-        steps = np.eye(self.dof) * eps
-        points = self.tcp(np.concatenate([q + steps, q - steps]))
-        return ((points[:self.dof] - points[self.dof:]) / (2 * eps)).T
-
     def geometric_jacobian(self, q: np.ndarray) -> np.ndarray:
         """The tool's linear (rows 0-2, m/rad) and angular (rows 3-5, rad/rad) velocity per joint
         velocity, float64[..., 6, dof] at q float[..., dof]. Joint i turns about its axis z_i
@@ -94,7 +87,7 @@ class Arm:
     def joint_step_for(self, q: np.ndarray, dx: np.ndarray, damping: float = 1e-2) -> np.ndarray:
         """Joint change float64[dof] (rad) moving the tool by dx float[3] (m): damped least squares,
         which stays bounded near singularities."""
-        jac = self.jacobian(q)
+        jac = self.geometric_jacobian(q)[:3]
         return jac.T @ np.linalg.solve(jac @ jac.T + damping**2 * np.eye(3), np.asarray(dx, dtype=np.float64))
 
     def ee_joint_step(self, q: np.ndarray, displacement: np.ndarray) -> np.ndarray:
