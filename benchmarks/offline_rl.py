@@ -198,18 +198,18 @@ def push_outcomes(policy, env, steps: int, seed: int) -> tuple[dict[str, float],
         on_target_once |= d < task.config.success_distance
     d = torch.stack(history)
     success = (d[-1] < task.config.success_distance) & ~ended
-    fail = ~success
+    missed = ~success & ~ended  # failures with the cube still on the table
     still = (d[-steps // 4:] - d[-1]).abs().amax(0) < 0.005
     tip_to_cube = task.tip_to_cube(sim).cpu()
     tip_above_cube = (sim.sensor("ee_pos")[:, 2] - task.cube.position(sim)[:, 2]).cpu()
     share = lambda m: float(m.float().mean())  # noqa: E731
     median = lambda x: float(x.median()) if len(x) else float("nan")  # noqa: E731
-    stalled = fail & still & ~ended
-    return {"success": share(success), "on target, then off": share(fail & on_target_once & ~ended),
+    stalled = missed & still
+    return {"success": share(success), "on target, then off": share(missed & on_target_once),
             "stalled failures": share(stalled), "off the table": share(ended),
-            "failures' cube-target (m)": median(d[-1][fail & ~ended]),
-            "failures' tip-cube (m)": median(tip_to_cube[fail & ~ended]),
-            "failures' tip above cube (m)": median(tip_above_cube[fail & ~ended])}, obs, stalled
+            "failures' cube-target (m)": median(d[-1][missed]),
+            "failures' tip-cube (m)": median(tip_to_cube[missed]),
+            "failures' tip above cube (m)": median(tip_above_cube[missed])}, obs, stalled
 
 
 def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tensor) -> dict[str, float]:
