@@ -154,14 +154,15 @@ def _open_metrics(path: Path, append: bool) -> Any:
 
 
 def _row(values: tuple, terminal: bool) -> list[Any]:
-    """One transition as tensors with a batch dimension of 1."""
+    """One transition as tensors with a batch dimension of 1: :meth:`OnlineLearner.add`'s
+    (obs, action, reward, next_obs, done, intervention, ended)."""
     import torch
 
-    obs, action, reward, next_obs, _, flag = values
+    obs, action, reward, next_obs, ended, flag = values
     return [torch.as_tensor(np.asarray(obs, dtype=np.float32))[None],
             torch.as_tensor(np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0))[None],
             torch.tensor([float(reward)]), torch.as_tensor(np.asarray(next_obs, dtype=np.float32))[None],
-            torch.tensor([terminal]), torch.tensor([bool(flag)])]
+            torch.tensor([terminal]), torch.tensor([bool(flag)]), torch.tensor([bool(ended)])]
 
 
 class LearnerNode:

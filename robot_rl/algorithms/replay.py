@@ -4,12 +4,15 @@ networks those algorithms share.
     buffer = ReplayBuffer(obs_dim=42, action_dim=8, capacity=100_000)
     buffer.add(obs, action, reward, next_obs, done)                # float[B, P], float[B, A], float[B], ...
     batch = buffer.sample(256, generator)                          # Batch of float[256, ...] tensors
+    nstep = NStepReturns(3, gamma=0.99)                            # n-step transitions of B worlds
+    buffer.add(*nstep.push(obs, action, reward, next_obs, done, ended, flags)[:6])
     sampler = SymmetricSampler(demos, online, demo_fraction=0.5)   # RLPD: half of every batch from demos
     add_intervention(sampler, obs, action, reward, next_obs, done) # HIL-SERL: into both buffers
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +33,8 @@ class Batch:
     """float32[B, P]"""
     done: torch.Tensor
     """float32[B]: 1 where the episode ended in a terminal state (no bootstrapping)."""
+    steps: torch.Tensor | None = None
+    """float32[B]: environment steps from obs to next_obs (n-step returns); None: one each."""
 
 
 class ReplayBuffer:
@@ -44,21 +49,26 @@ class ReplayBuffer:
         self.reward = torch.zeros(capacity, device=self.device)
         self.next_obs = torch.zeros(capacity, obs_dim, device=self.device)
         self.done = torch.zeros(capacity, device=self.device)
+        self.steps = torch.ones(capacity, device=self.device)
         self.size, self.position = 0, 0
 
     def __len__(self) -> int:
         return self.size
 
     def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-            done: torch.Tensor) -> None:
-        """Append B transitions (oldest are overwritten when full)."""
+            done: torch.Tensor, steps: torch.Tensor | None = None) -> None:
+        """Append B transitions (oldest are overwritten when full); ``steps`` float[B]: environment
+        steps each spans (n-step transitions; default one)."""
         b = obs.shape[0]
+        if steps is None:
+            steps = torch.ones(b)
         if b > self.capacity:
-            obs, action, reward, next_obs, done = (x[-self.capacity:] for x in (obs, action, reward, next_obs, done))
+            obs, action, reward, next_obs, done, steps = (x[-self.capacity:]
+                                                          for x in (obs, action, reward, next_obs, done, steps))
             b = self.capacity
         index = (self.position + torch.arange(b)) % self.capacity
         for name, value in (("obs", obs), ("action", action), ("reward", reward), ("next_obs", next_obs),
-                            ("done", done)):
+                            ("done", done), ("steps", steps)):
             getattr(self, name)[index] = value.to(self.device, torch.float32).reshape(getattr(self, name)[index].shape)
         self.position = (self.position + b) % self.capacity
         self.size = min(self.size + b, self.capacity)
@@ -70,7 +80,7 @@ class ReplayBuffer:
         buffer.add(t.obs, t.action, t.reward, t.next_obs, t.done.float())
         return buffer
 
-    FIELDS = ("obs", "action", "reward", "next_obs", "done")
+    FIELDS = ("obs", "action", "reward", "next_obs", "done", "steps")
 
     def state_dict(self) -> dict:
         """The stored transitions (copies: a slice would save the whole preallocated tensor),
@@ -83,6 +93,7 @@ class ReplayBuffer:
         """Replace the contents with :meth:`state_dict`'s: in place when the capacity is the same
         (sampling continues exactly), else oldest first (the newest kept when this buffer is smaller)."""
         n, position = int(state["size"]), int(state["position"])
+        state = {"steps": torch.ones(n), **state}  # buffers saved before n-step transitions: one step each
         tensors = [state[k] for k in self.FIELDS]
         self.size = self.position = 0
         if int(state["capacity"]) == self.capacity:
@@ -97,11 +108,64 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         index = torch.randint(self.size, (batch_size,), generator=generator).to(self.device)
-        return Batch(self.obs[index], self.action[index], self.reward[index], self.next_obs[index], self.done[index])
+        return Batch(self.obs[index], self.action[index], self.reward[index], self.next_obs[index], self.done[index],
+                     self.steps[index])
 
 
 def concat(a: Batch, b: Batch) -> Batch:
-    return Batch(*(torch.cat([getattr(a, f), getattr(b, f)]) for f in Batch.__dataclass_fields__))
+    def steps(x: Batch) -> torch.Tensor:
+        return x.steps if x.steps is not None else torch.ones(len(x.reward))
+
+    return Batch(*(torch.cat([getattr(a, f), getattr(b, f)]) for f in Batch.__dataclass_fields__ if f != "steps"),
+                 steps=torch.cat([steps(a), steps(b)]))
+
+
+class NStepReturns:
+    """Turns the one-step transitions of B parallel worlds into n-step ones, as DQfD (Hester et
+    al., 2018) and DrQ-v2 (Yarats et al., 2021) learn from: the transition from s_t carries
+    R = Σ_{k<m} γ^k r_{t+k}, the state s_{t+m} and m, where m = n, or fewer when the episode ends
+    within n steps (``done`` is then that last step's, else 0). Rewards reach the states n steps
+    back in one backup instead of n. With n = 1 every transition passes as it came."""
+
+    def __init__(self, n: int, gamma: float) -> None:
+        if n < 1:
+            raise ValueError(f"n-step returns need n >= 1, got {n}")
+        self.n, self.gamma = n, gamma
+        self.window: deque[tuple[torch.Tensor, ...]] = deque(maxlen=n)
+        """(obs, action, reward, flag) of the last n steps, newest last."""
+        self.run: torch.Tensor | None = None
+        """int64[B]: steps of each world's current episode in the window whose n-step
+        transitions are not out yet."""
+
+    def push(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+             done: torch.Tensor, ended: torch.Tensor, flag: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """One step of every world (``ended`` bool[B]: its episode ended here, terminal or cut
+        by the time limit; ``flag`` bool[B] rides along, e.g. interventions). Returns the
+        transitions this step completes: (obs, action, reward, next_obs, done, steps, flag)."""
+        b = len(obs)
+        flag = torch.zeros(b, dtype=torch.bool) if flag is None else flag.bool()
+        if self.run is None or len(self.run) != b:
+            self.window.clear()
+            self.run = torch.zeros(b, dtype=torch.long)
+        self.window.append((obs, action, reward.float(), flag))
+        self.run = (self.run + 1).clamp_max(self.n)
+        ended = ended.bool() | done.bool()
+        full = ~ended & (self.run == self.n)
+        out: list[tuple[torch.Tensor, ...]] = []
+        ret = torch.zeros(b)
+        for j in range(len(self.window)):  # the transition from j steps back
+            o, a, r, f = self.window[-1 - j]
+            ret = r + self.gamma * ret
+            emit = (ended & (j < self.run)) | (full & (j == self.n - 1))
+            if bool(emit.any()):
+                out.append((o[emit], a[emit], ret[emit], next_obs[emit], done[emit].float(),
+                            torch.full((int(emit.sum()),), float(j + 1)), f[emit]))
+        self.run[ended] = 0
+        self.run[full] = self.n - 1
+        if not out:
+            return (obs[:0], action[:0], reward[:0].float(), next_obs[:0], done[:0].float(), torch.zeros(0),
+                    flag[:0])
+        return tuple(torch.cat(parts) for parts in zip(*out, strict=True))
 
 
 class SymmetricSampler:
@@ -128,13 +192,15 @@ class SymmetricSampler:
 
 
 def add_intervention(sampler: SymmetricSampler, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
-                     next_obs: torch.Tensor, done: torch.Tensor, intervention: torch.Tensor) -> None:
+                     next_obs: torch.Tensor, done: torch.Tensor, intervention: torch.Tensor,
+                     steps: torch.Tensor | None = None) -> None:
     """Store B online transitions: all go to the online buffer, and those where bool[B]
     ``intervention`` is set (a person's action) also go to the demo buffer (HIL-SERL)."""
-    sampler.online.add(obs, action, reward, next_obs, done)
+    sampler.online.add(obs, action, reward, next_obs, done, steps)
     mask = intervention.bool()
     if bool(mask.any()):
-        sampler.demos.add(obs[mask], action[mask], reward[mask], next_obs[mask], done[mask])
+        sampler.demos.add(obs[mask], action[mask], reward[mask], next_obs[mask], done[mask],
+                          None if steps is None else steps[mask])
 
 
 class FixedNorm(nn.Module):

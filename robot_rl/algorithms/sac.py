@@ -7,6 +7,7 @@ critic updates per environment step, the actor once). With E = 2, no LayerNorm, 
 demos it is plain SAC.
 
     y = r + γ (1 - d) (min_{i ∈ S} Q̄_i(s', a') - α log π(a' | s')),   a' ~ π(s'), S ⊂ {1..E}, |S| = 2
+    (n-step transitions: r = Σ_{k<m} γ^k r_k, s' the state m steps on, γ^m in place of γ)
     L_π = E[ α log π(a | s) - mean_i Q_i(s, a) ],   a ~ π(s)
     L_α = -E[ log α (log π(a | s) + H̄) ]
 """
@@ -82,8 +83,9 @@ class SAC:
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """float[B]: r + γ(1 − done)(min over a random subset of target critics of Q(s', a')
-        − α·log π(a'|s') when ``backup_entropy``), a' sampled from the policy."""
+        """float[B]: r + γᵐ(1 − done)(min over a random subset of target critics of Q(s', a')
+        − α·log π(a'|s') when ``backup_entropy``), a' sampled from the policy; m is the batch's
+        ``steps`` (n-step transitions: r is then the discounted sum of their m rewards), else 1."""
         next_action, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
         # Only the drawn members' targets are evaluated: with E = 10 and a subset of 2 that
         # is a fifth of the target forward pass (benchmarks/sac_update.py).
@@ -91,7 +93,8 @@ class SAC:
         next_v = self.critic_target(batch.next_obs, next_action, members).min(0).values
         if self.cfg.backup_entropy:
             next_v = next_v - self.log_alpha.exp() * next_log_prob
-        return batch.reward + self.cfg.gamma * (1.0 - batch.done) * next_v
+        discount = self.cfg.gamma if batch.steps is None else self.cfg.gamma ** batch.steps
+        return batch.reward + discount * (1.0 - batch.done) * next_v
 
     def update_critic(self, batch: Batch) -> float:
         target = self.td_target(batch)

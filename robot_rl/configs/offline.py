@@ -81,6 +81,9 @@ class SACConfig:
     leaves it out on sparse-reward tasks."""
     target_entropy: float | None = None
     """Default: -action_dim / 2."""
+    n_step: int = bounded(1, 1)
+    """Transitions span this many environment steps (n-step returns: the discounted sum of n
+    rewards, bootstrapped n steps on; fewer where the episode ends), online and demo alike."""
     buffer_size: int = bounded(1_000_000, 1)
     random_steps: int = bounded(1000, 0)
     """Environment steps with uniformly random actions before the policy acts (0 with demos is fine)."""

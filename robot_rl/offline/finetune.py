@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 
-from robot_rl.algorithms.replay import FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
+from robot_rl.algorithms.replay import FixedNorm, NStepReturns, ReplayBuffer, SymmetricSampler, add_intervention
 from robot_rl.algorithms.sac import SAC
 from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
@@ -64,6 +64,23 @@ def demo_transitions(cfg: OfflineConfig) -> Transitions | None:
     return t.select(torch.as_tensor(keep))
 
 
+def n_step_demos(demos: Transitions, n: int, gamma: float) -> tuple[torch.Tensor, ...]:
+    """(obs, action, reward, next_obs, done, steps) of ``demos`` as n-step transitions (see
+    :class:`~robot_rl.algorithms.replay.NStepReturns`; an episode ends at its last transition in
+    ``demos``), actions clipped to [-1, 1]."""
+    action = demos.action.clamp(-1, 1)
+    if n == 1:
+        return demos.obs, action, demos.reward, demos.next_obs, demos.done.float(), torch.ones(len(demos))
+    last = torch.ones(len(demos), dtype=torch.bool)
+    last[:-1] = demos.episode[1:] != demos.episode[:-1]
+    nstep, parts = NStepReturns(n, gamma), []
+    for i in range(len(demos)):  # one world stepping through the episodes in turn
+        row = slice(i, i + 1)
+        parts.append(nstep.push(demos.obs[row], action[row], demos.reward[row], demos.next_obs[row],
+                                demos.done[row], last[row])[:6])
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+
+
 class OnlineLearner:
     """SAC/RLPD learner: demo and online buffers, symmetric sampling, UTD updates.
 
@@ -83,18 +100,30 @@ class OnlineLearner:
         self.sac = SAC(obs_dim, action_dim, cfg.net, s, norm, self.generator)
         self.demos = ReplayBuffer(obs_dim, action_dim, max(s.buffer_size // 2, len(demos) if demos else 1))
         if demos is not None:
-            self.demos.add(demos.obs, demos.action.clamp(-1, 1), demos.reward, demos.next_obs, demos.done.float())
+            self.demos.add(*n_step_demos(demos, s.n_step, s.gamma))
         self.online = ReplayBuffer(obs_dim, action_dim, s.buffer_size)
+        self.n_step = NStepReturns(s.n_step, s.gamma) if s.n_step > 1 else None
         self.sampler = SymmetricSampler(self.demos, self.online, s.demo_fraction)
         self.pending = 0
         """Environment steps added since the last update."""
 
     def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-            done: torch.Tensor, intervention: torch.Tensor | None = None) -> None:
-        """B transitions; where bool[B] ``intervention`` is set they also join the demo buffer."""
-        flags = intervention if intervention is not None else torch.zeros(len(obs), dtype=torch.bool)
-        add_intervention(self.sampler, obs, action, reward, next_obs, done.float(), flags)
-        self.pending += len(obs)
+            done: torch.Tensor, intervention: torch.Tensor | None = None, ended: torch.Tensor | None = None) -> None:
+        """One step of B worlds; where bool[B] ``intervention`` is set the transitions also join
+        the demo buffer. ``ended`` bool[B] (the episode ended, terminal or cut by the time
+        limit) is needed with ``sac.n_step`` > 1, which stores each transition once its n steps
+        are in (or its episode has ended)."""
+        b = len(obs)
+        flags = intervention if intervention is not None else torch.zeros(b, dtype=torch.bool)
+        if self.n_step is None:
+            add_intervention(self.sampler, obs, action, reward, next_obs, done.float(), flags)
+        else:
+            if ended is None:
+                raise ValueError("sac.n_step > 1 needs to know where episodes end: pass ended=")
+            obs, action, reward, next_obs, done, steps, flags = self.n_step.push(
+                obs, action, reward, next_obs, done, ended, flags)
+            add_intervention(self.sampler, obs, action, reward, next_obs, done, flags, steps)
+        self.pending += b
 
     def ready(self) -> bool:
         return len(self.online) >= max(self.cfg.sac.warmup, 1)
@@ -202,7 +231,7 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
                   stop: Any, start_steps: int = 0) -> None:
     """Actor side of the actor-learner split: step ``cfg.num_envs`` worlds with the latest
     weights (numpy state dicts from ``weights``), put numpy ``(obs, action, reward, next_obs,
-    done, success_of_finished)`` on ``out``. ``start_steps``: env steps the run has already
+    done, ended, success_of_finished)`` on ``out``. ``start_steps``: env steps the run has already
     taken (a resumed run); the worlds and the sampling noise are seeded past them, as in the
     single-process loop, so a resumed actor meets new episodes."""
     from robot_rl.algorithms.sac import SquashedGaussianActor
@@ -232,7 +261,7 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
                     action = actor.sample(obs[group], gen)[0]
             obs, transition, info, done = _step_batch(env, obs, action, group)
             steps += env.num_envs
-            out.put(tuple(x.numpy() for x in (*transition, info["success"][done])))
+            out.put(tuple(x.numpy() for x in (*transition, done, info["success"][done])))
     finally:
         env.close()
 
@@ -360,8 +389,8 @@ class FinetuneTrainer(RunOutputs):
             bar.update(self.env_steps)
         restore_sigterm = sigterm_interrupts()  # kill saves a checkpoint, as Ctrl-C does
         try:
-            for transition, finished in source:
-                self.learner.add(*transition)
+            for transition, ended, finished in source:
+                self.learner.add(*transition, ended=ended)
                 n = len(transition[0])
                 self.env_steps += n
                 self.successes += finished.float().tolist()
@@ -406,7 +435,7 @@ class FinetuneTrainer(RunOutputs):
         summary.update(self.finish(checkpoint))
         return summary
 
-    def _local_steps(self) -> Iterator[tuple[tuple, torch.Tensor]]:
+    def _local_steps(self) -> Iterator[tuple[tuple, torch.Tensor, torch.Tensor]]:
         env, cfg, gen = self.env, self.cfg, self.learner.generator
         obs, _ = env.reset(seed=cfg.seed + self.env_steps)  # a resumed run meets new episodes
         use_random = not len(self.learner.demos)
@@ -416,14 +445,14 @@ class FinetuneTrainer(RunOutputs):
             else:
                 action = self.algo.act(obs[self.group])
             obs, transition, info, done = _step_batch(env, obs, action, self.group)
-            yield transition, info["success"][done]
+            yield transition, done, info["success"][done]
 
     def _numpy_weights(self) -> dict[str, np.ndarray]:
         # Plain arrays through the queue: tensors would travel as shared-memory handles that
         # die with the process that made them.
         return {k: v.numpy() for k, v in self.learner.actor_state().items()}
 
-    def _remote_steps(self) -> Iterator[tuple[tuple, torch.Tensor]]:
+    def _remote_steps(self) -> Iterator[tuple[tuple, torch.Tensor, torch.Tensor]]:
         import torch.multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -447,7 +476,7 @@ class FinetuneTrainer(RunOutputs):
                     raise RuntimeError(f"the actor process sent nothing for 120 s{exited}") from None
                 received += 1
                 tensors = [torch.from_numpy(x) for x in item]
-                yield tuple(tensors[:5]), tensors[5]
+                yield tuple(tensors[:5]), tensors[5], tensors[6]
                 if received % cfg.sac.weight_sync == 0 and weights.empty():  # else the actor has yet to load the last
                     weights.put(self._numpy_weights())
         finally:

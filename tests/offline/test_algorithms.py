@@ -10,7 +10,8 @@ import torch
 
 from robot_rl.algorithms.bc import BC
 from robot_rl.algorithms.iql import IQL, awr_weights, expectile_loss
-from robot_rl.algorithms.replay import Batch, Critic, FixedNorm, ReplayBuffer, SymmetricSampler, add_intervention
+from robot_rl.algorithms.replay import (Batch, Critic, FixedNorm, NStepReturns, ReplayBuffer, SymmetricSampler,
+                                       add_intervention)
 from robot_rl.algorithms.sac import SAC, subset_members
 from robot_rl.algorithms.td3bc import TD3BC, td3bc_actor_loss
 from robot_rl.configs.offline import IQLConfig, NetConfig, SACConfig, TD3BCConfig
@@ -76,6 +77,47 @@ def test_sac_target_by_hand(backup_entropy: bool) -> None:
     v = q - 0.5 * log_prob if backup_entropy else q
     torch.testing.assert_close(target, batch.reward + 0.9 * (1.0 - batch.done) * v)
     assert not torch.allclose(log_prob, torch.zeros_like(log_prob))  # the two cases differ
+    # n-step transitions bootstrap with γ to the power of the steps each spans.
+    batch.steps = torch.tensor([1.0, 2.0, 3.0, 3.0, 1.0])
+    gen.set_state(state)
+    discount = torch.tensor([0.9, 0.81, 0.729, 0.729, 0.9])
+    torch.testing.assert_close(sac.td_target(batch), batch.reward + discount * (1.0 - batch.done) * v)
+
+
+def test_n_step_returns_by_hand() -> None:
+    # Two worlds, γ = 0.5, n = 3. World 0 ends (time limit) at step 3 and starts again; world 1
+    # runs on; step 1 of world 1 is an intervention. Rewards: world 0 gets t, world 1 gets 10 t.
+    nstep = NStepReturns(3, gamma=0.5)
+    out = []
+    for t in range(5):
+        obs = torch.tensor([[t], [100.0 + t]])
+        out.append(nstep.push(obs, -obs, torch.tensor([t, 10.0 * t]), obs + 0.5, torch.zeros(2),
+                              ended=torch.tensor([t == 3, False]), flag=torch.tensor([False, t == 1])))
+    assert [len(o[0]) for o in out] == [0, 0, 2, 4, 1]
+    obs, action, reward, next_obs, done, steps, flag = out[3]
+    assert obs[:, 0].tolist() == [3.0, 2.0, 1.0, 101.0]  # world 0's three open transitions, world 1's from step 1
+    assert action[:, 0].tolist() == [-3.0, -2.0, -1.0, -101.0]
+    assert reward.tolist() == [3.0, 2 + 0.5 * 3, 1 + 0.5 * 2 + 0.25 * 3, 10 + 0.5 * 20 + 0.25 * 30]
+    assert next_obs[:, 0].tolist() == [3.5, 3.5, 3.5, 103.5] and steps.tolist() == [1.0, 2.0, 3.0, 3.0]
+    assert flag.tolist() == [False, False, False, True] and done.tolist() == [0.0] * 4
+    assert out[2][2].tolist() == [0 + 0.5 * 1 + 0.25 * 2, 0 + 0.5 * 10 + 0.25 * 20]
+    assert out[4][0][:, 0].tolist() == [102.0]  # world 0's new episode is one step old: nothing yet
+    # A terminal step bootstraps nothing: its done reaches every transition it closes.
+    nstep = NStepReturns(3, gamma=0.5)
+    nstep.push(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1), torch.zeros(1), torch.tensor([False]))
+    closed = nstep.push(torch.ones(1, 1), torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1), torch.ones(1),
+                        torch.tensor([False]))
+    assert closed[4].tolist() == [1.0, 1.0] and closed[5].tolist() == [1.0, 2.0] and closed[2].tolist() == [1.0, 1.5]
+
+
+def test_one_step_returns_pass_unchanged() -> None:
+    nstep = NStepReturns(1, gamma=0.9)
+    obs, reward = torch.randn(4, 3), torch.randn(4)
+    out = nstep.push(obs, obs[:, :2], reward, obs + 1, torch.tensor([0.0, 1.0, 0.0, 0.0]),
+                     torch.tensor([False, True, True, False]))
+    assert torch.equal(out[0], obs) and torch.equal(out[2], reward) and out[5].tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="n >= 1"):
+        NStepReturns(0, gamma=0.9)
 
 
 def filled(reward: float, n: int) -> ReplayBuffer:
@@ -108,6 +150,20 @@ def test_replay_buffer_wraps() -> None:
     for i in range(3):
         buffer.add(torch.full((2, 1), float(i)), torch.zeros(2, 1), torch.zeros(2), torch.zeros(2, 1), torch.zeros(2))
     assert len(buffer) == 4 and sorted(buffer.obs[:, 0].tolist()) == [1.0, 1.0, 2.0, 2.0]
+
+
+def test_replay_buffer_keeps_steps_and_reads_buffers_saved_without_them() -> None:
+    buffer = ReplayBuffer(1, 1, 4)
+    buffer.add(torch.zeros(3, 1), torch.zeros(3, 1), torch.zeros(3), torch.zeros(3, 1), torch.zeros(3),
+               steps=torch.tensor([1.0, 2.0, 3.0]))
+    state = buffer.state_dict()
+    again = ReplayBuffer(1, 1, 4)
+    again.load_state_dict(state)
+    assert again.steps[:3].tolist() == [1.0, 2.0, 3.0]
+    assert sorted(again.sample(64, torch.Generator().manual_seed(0)).steps.unique().tolist()) == [1.0, 2.0, 3.0]
+    del state["steps"]  # a buffer written before transitions carried their steps
+    again.load_state_dict(state)
+    assert again.steps[:3].tolist() == [1.0, 1.0, 1.0]
 
 
 # -- learning on a one-step task --------------------------------------------------------------

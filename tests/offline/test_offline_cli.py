@@ -100,12 +100,13 @@ def test_offline_train_names_a_missing_reward_column(dataset: Path, tmp_path: Pa
     assert code == 2 and "missing column 'next.reward.nope'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("processes", ["one", "actor_learner"])
-def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, processes: str) -> None:
+@pytest.mark.parametrize(("processes", "n_step"), [("one", 1), ("actor_learner", 3)])
+def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, processes: str, n_step: int) -> None:
     from robot_rl.training.export import load_policy
 
     code = main(["finetune", str(dataset), "--task", "panda_reach", "--budget.env-steps", "48", "--num-envs", "4",
                  "--sac.warmup", "8", "--sac.utd", "1", "--sac.ensemble", "4", "--sac.demo-episodes", "2",
+                 "--sac.n-step", str(n_step),
                  "--sac.processes", processes, "--sac.weight-sync", "2", "--net.hidden", "[32, 32]",
                  "--net.batch-size", "32", "--eval.episodes", "2", "--eval.interim-episodes", "0",
                  "--eval.every", "16", f"--root={tmp_path}", "--progress_bar=false"])
@@ -114,6 +115,10 @@ def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, process
     rows = (run / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("env_steps") and [r.split(",")[0] for r in rows[1:]] == ["4", "16", "32", "48"]
     assert float(rows[-1].split(",")[rows[0].split(",").index("loss/critic")]) > 0  # updates ran
+    replay = torch.load(run / "checkpoints" / "replay.pt", weights_only=True)
+    # 12 steps of 4 worlds: with n-step transitions the last n - 1 of each world are still open.
+    assert replay["online"]["size"] == 48 - 4 * (n_step - 1)
+    assert replay["online"]["steps"].max() == replay["demos"]["steps"].max() == n_step
     policy, meta = load_policy(run / "policy.pt")
     assert policy(torch.zeros(2, 32)).shape == (2, 8)
     assert json.loads((run / "eval.json").read_text())["episodes"] == 2

@@ -7,12 +7,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from robot_rl.configs.offline import BCConfig, OfflineConfig, SACConfig
 from robot_rl.data.dataset import Dataset
 from robot_rl.data.lerobot import LeRobotWriter, transition_features
-from robot_rl.offline.finetune import OnlineLearner, demo_transitions, ros_transitions
+from robot_rl.offline.finetune import OnlineLearner, demo_transitions, n_step_demos, ros_transitions
 from robot_rl.offline.trainer import learned_progress_mask, load_dataset, successful_episodes
 
 
@@ -89,6 +90,38 @@ def test_ros_records_become_transitions_and_interventions_reach_both_buffers() -
     assert len(learner.online) == 4 and len(learner.demos) == 2
     assert learner.demos.obs[:2, 0].tolist() == [1.0, 10.0]
     assert learner.update()  # warmed up: one RLPD step per environment step added
+
+
+def test_n_step_learner_stores_each_transition_once_its_steps_are_in(tmp_path: Path) -> None:
+    # Demos: episode 0 (4 frames, cut by the time limit) and episode 1 (2 frames, terminal).
+    write(tmp_path / "ds", [[0.0, 0.1, 0.2, 0.3], [1.0, 1.1]], terminal_last=False)
+    demos = demo_transitions(OfflineConfig(dataset=str(tmp_path / "ds"), algo="sac"))
+    demos.reward = torch.arange(6.0)
+    demos.done[5] = True
+    obs, _, reward, next_obs, done, steps = n_step_demos(demos, 2, gamma=0.5)
+    order = obs[:, 0].argsort()  # within an episode, transitions come out as they complete
+    assert [round(x, 1) for x in obs[order, 0].tolist()] == [0.0, 0.1, 0.2, 0.3, 1.0, 1.1]
+    assert reward[order].tolist() == [0 + 0.5 * 1, 1 + 0.5 * 2, 2 + 0.5 * 3, 3.0, 4 + 0.5 * 5, 5.0]
+    assert steps[order].tolist() == [2.0, 2.0, 2.0, 1.0, 2.0, 1.0]
+    assert done[order].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    torch.testing.assert_close(next_obs[order, 0], torch.tensor([0.2, 0.3, 0.3, 0.3, 1.1, 1.1]))
+
+    cfg = OfflineConfig(sac=SACConfig(ensemble=2, warmup=1, utd=1, n_step=2, gamma=0.5))
+    learner = OnlineLearner(cfg, obs_dim=2, action_dim=1, demos=demos)
+    assert len(learner.demos) == 6 and sorted(learner.demos.steps[:6].tolist()) == [1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    x = torch.tensor([[0.0, 0.0], [5.0, 0.0]])
+    with pytest.raises(ValueError, match="ended="):
+        learner.add(x, torch.zeros(2, 1), torch.ones(2), x, torch.zeros(2))
+    learner.add(x, torch.zeros(2, 1), torch.ones(2), x + 1, torch.zeros(2), torch.tensor([False, True]),
+                ended=torch.tensor([False, False]))
+    assert len(learner.online) == 0 and learner.pending == 2  # two env steps in, no transition complete yet
+    learner.add(x + 1, torch.zeros(2, 1), torch.ones(2), x + 2, torch.zeros(2), ended=torch.tensor([False, True]))
+    # World 1's episode ended: both its transitions are in (2 steps and 1); world 0's first is.
+    stored = sorted(zip(learner.online.obs[:3, 0].tolist(), learner.online.steps[:3].tolist(),
+                        learner.online.reward[:3].tolist()))
+    assert stored == [(0.0, 2.0, 1.5), (5.0, 2.0, 1.5), (6.0, 1.0, 1.0)]
+    assert len(learner.demos) == 7 and learner.demos.obs[6].tolist() == [5.0, 0.0]  # the intervention, 2 steps
+    assert learner.update()
 
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "offline"
