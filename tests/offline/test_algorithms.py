@@ -10,8 +10,15 @@ import torch
 
 from robot_rl.algorithms.bc import BC
 from robot_rl.algorithms.iql import IQL, awr_weights, expectile_loss
-from robot_rl.algorithms.replay import (Batch, Critic, FixedNorm, NStepReturns, ReplayBuffer, SymmetricSampler,
-                                       add_intervention)
+from robot_rl.algorithms.replay import (
+    Batch,
+    Critic,
+    FixedNorm,
+    NStepReturns,
+    ReplayBuffer,
+    SymmetricSampler,
+    add_intervention,
+)
 from robot_rl.algorithms.sac import SAC, subset_members
 from robot_rl.algorithms.td3bc import TD3BC, td3bc_actor_loss
 from robot_rl.configs.offline import IQLConfig, NetConfig, SACConfig, TD3BCConfig
@@ -103,10 +110,9 @@ def test_n_step_returns_by_hand() -> None:
     assert out[2][2].tolist() == [0 + 0.5 * 1 + 0.25 * 2, 0 + 0.5 * 10 + 0.25 * 20]
     assert out[4][0][:, 0].tolist() == [102.0]  # world 0's new episode is one step old: nothing yet
     # A terminal step bootstraps nothing: its done reaches every transition it closes.
-    nstep = NStepReturns(3, gamma=0.5)
-    nstep.push(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1), torch.zeros(1), torch.tensor([False]))
-    closed = nstep.push(torch.ones(1, 1), torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1), torch.ones(1),
-                        torch.tensor([False]))
+    nstep, one, no = NStepReturns(3, gamma=0.5), torch.ones(1, 1), torch.tensor([False])
+    nstep.push(0 * one, 0 * one, torch.ones(1), one, torch.zeros(1), no)
+    closed = nstep.push(one, 0 * one, torch.ones(1), one, torch.ones(1), no)
     assert closed[4].tolist() == [1.0, 1.0] and closed[5].tolist() == [1.0, 2.0] and closed[2].tolist() == [1.0, 1.5]
 
 
