@@ -212,9 +212,10 @@ def push_outcomes(policy, env, steps: int, seed: int) -> tuple[dict[str, float],
             "failures' tip above cube (m)": median(tip_above_cube[missed])}, obs, stalled
 
 
-def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tensor) -> dict[str, float]:
+def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tensor,
+              expert_action: torch.Tensor) -> dict[str, float]:
     """Mean critic Q of the policy's mean action in the stalled and the successful worlds, and
-    the best of 256 random actions in the stalled ones."""
+    in the stalled ones of the best of 256 random actions and of the scripted expert's action."""
     q = lambda a: sac.critic(obs, a).mean(0).squeeze(-1)  # noqa: E731
     action = sac.act(obs, deterministic=True)
     policy_q = q(action)
@@ -222,7 +223,17 @@ def stalled_q(sac, obs: torch.Tensor, stalled: torch.Tensor, success: torch.Tens
     best = torch.stack([q(torch.rand(action.shape, generator=gen) * 2 - 1) for _ in range(256)]).amax(0)
     mean = lambda x, m: float(x[m].mean()) if m.any() else float("nan")  # noqa: E731
     return {"Q stalled": mean(policy_q, stalled), "best random Q stalled": mean(best, stalled),
-            "Q succeeded": mean(policy_q, success)}
+            "expert's Q stalled": mean(q(expert_action), stalled), "Q succeeded": mean(policy_q, success)}
+
+
+def expert_takeover(env, expert, stalled: torch.Tensor, steps: int) -> dict[str, float]:
+    """The scripted ``expert`` drives every world on for ``steps`` control steps from where the
+    policy left them: the share of the stalled worlds it brings onto the target (can the stalls
+    be got out of at all?)."""
+    for _ in range(steps):
+        env.step(expert.act())
+    on_target = env.task.cube_to_target(env.sim).cpu() < env.task.config.success_distance
+    return {"expert from stalled": float(on_target[stalled].float().mean()) if stalled.any() else float("nan")}
 
 
 def rollout(args: argparse.Namespace, root: str) -> None:
@@ -230,10 +241,13 @@ def rollout(args: argparse.Namespace, root: str) -> None:
     episodes, with the policy's mean action (what evaluation runs) and with sampled actions (what
     training runs): how often it succeeds and how the rest fail. Where the mean action stalls,
     the critic ensemble's mean Q of that action beside the best of 256 uniformly random actions
-    (does the critic know a better move?) and of the successful worlds' last actions."""
+    (does the critic know a better move?), of the scripted expert's action there, and of the
+    successful worlds' last actions; then the scripted expert takes over from the mean action's
+    last state for another episode length: how many of the stalled worlds it brings onto the target."""
     from robot_rl.configs import load
     from robot_rl.envs import make
     from robot_rl.offline.finetune import FinetuneTrainer
+    from robot_rl_sim.scripted import ScriptedPusher
 
     torch.set_num_threads(1)
     rows = []
@@ -243,8 +257,9 @@ def rollout(args: argparse.Namespace, root: str) -> None:
         probe = make(trainer.task, num_envs=1, overrides=overrides)
         steps, dt = probe.max_episode_steps, probe.task.config.control_dt
         probe.close()
-        # Twice the time limit, so no world resets during the rollout; success is read at the limit.
-        longer = {**overrides, "episode_length_s": 2 * steps * dt}
+        # Three time limits, so no world resets during the rollout and the expert's takeover;
+        # success is read at the first.
+        longer = {**overrides, "episode_length_s": 3 * steps * dt}
         env = make(trainer.task, num_envs=args.episodes, seed=args.seeds[0], overrides=longer)
         trainer.algo.actor.eval()
         for mean in (True, False):
@@ -252,7 +267,10 @@ def rollout(args: argparse.Namespace, root: str) -> None:
                 act = lambda obs, t=trainer, m=mean: t.algo.act(obs[t.group], deterministic=m)  # noqa: E731
                 out, obs, stalled = push_outcomes(act, env, steps, seed=args.seeds[0] + 4242)
                 if mean:
-                    out.update(stalled_q(trainer.algo, obs[trainer.group], stalled, env.task.success(env.sim).cpu()))
+                    expert = ScriptedPusher(env, ["expert"] * env.num_envs, seed=args.seeds[0])
+                    out.update(stalled_q(trainer.algo, obs[trainer.group], stalled, env.task.success(env.sim).cpu(),
+                                         expert.act()))
+                    out.update(expert_takeover(env, expert, stalled, steps))
             rows.append((f"{Path(run).name} ({trainer.env_steps} steps)", "mean" if mean else "sampled", out))
         env.close()
         if trainer.env is not None:

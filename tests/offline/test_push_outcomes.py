@@ -23,15 +23,18 @@ def test_push_outcomes_tells_a_still_arm_from_the_scripted_expert() -> None:
     from robot_rl_sim.scripted import ScriptedPusher
 
     bench = load_benchmark()
-    env = make("panda_push", num_envs=8, seed=0, overrides={"action_space": "ee", "episode_length_s": 10.0})
+    env = make("panda_push", num_envs=8, seed=0, overrides={"action_space": "ee", "episode_length_s": 15.0})
     steps = 100  # the task's 5 s time limit at 20 Hz
     still, _, stalled = bench.push_outcomes(lambda obs: torch.zeros(8, 4), env, steps, seed=3)
     # Targets lie 10-20 cm from the cube, so an arm that never moves fails every episode, stalled.
     assert still["success"] == 0.0 and still["stalled failures"] == 1.0 and still["off the table"] == 0.0
     assert stalled.all()
     assert 0.1 <= still["failures' cube-target (m)"] <= 0.2
-
     expert = ScriptedPusher(env, ["expert"] * 8, seed=0)
+    # From where the still arm left them, the expert gets most cubes onto the target.
+    assert bench.expert_takeover(env, expert, stalled, steps)["expert from stalled"] >= 0.5
+    assert torch.isnan(torch.tensor(bench.expert_takeover(env, expert, ~stalled, 1)["expert from stalled"]))
+
     pushed, _, _ = bench.push_outcomes(lambda obs: expert.act(), env, steps, seed=3)
     assert pushed["success"] >= 0.5 and pushed["off the table"] == 0.0
     env.close()
