@@ -62,7 +62,8 @@ class _TopicSource:
 
 class TwistSource(_TopicSource):
     """Twist.linear (unit-less, scaled by ``linear_speed`` m/s) moves the tool; angular.z > 0
-    opens the gripper, < 0 closes it, 0 leaves it to the policy.
+    opens the gripper, < 0 closes it, 0 leaves it to the policy (a policy without a gripper
+    action: the gripper stays closed).
 
     The tool displacement of one step, dx = clip(linear, ±1)·linear_speed·control_dt (m, base
     frame), becomes the action of the task's action space: joint space, the damped least-squares
@@ -83,12 +84,16 @@ class TwistSource(_TopicSource):
             move = dx / self.task.ee_step
         else:
             move = self.task.arm.joint_step_for(reading.q, dx) / self.task.action_scale
+        move = np.clip(move, -1.0, 1.0)
+        if not self.task.gripper_action:  # the policy has no gripper action: the gripper stays closed
+            return Intervention(move, True)
         grip = float(np.sign(msg.angular.z)) if msg.angular.z != 0 else float(policy_action[-1])
-        return Intervention(np.append(np.clip(move, -1.0, 1.0), grip), True)
+        return Intervention(np.append(move, grip), True)
 
 
 class JointDeltaSource(_TopicSource):
-    """Float64MultiArray [dq_1..dq_J (rad per step), gripper action].
+    """Float64MultiArray [dq_1..dq_J (rad per step), gripper action] (the gripper entry is
+    dropped for a policy without a gripper action).
 
     Joint space: an exact joint move, action = dq / ``action_scale`` (clipped to [-1, 1]). The ee
     space has no action for an arbitrary joint move, so the action is the tool displacement the
@@ -113,7 +118,8 @@ class JointDeltaSource(_TopicSource):
             move = (self.task.arm.tcp(reading.q + dq) - self.task.arm.tcp(reading.q)) / self.task.ee_step
         else:
             move = dq / self.task.action_scale
-        return Intervention(np.clip(np.append(move, delta[-1]), -1.0, 1.0), True)
+        action = np.append(move, delta[-1]) if self.task.gripper_action else move
+        return Intervention(np.clip(action, -1.0, 1.0), True)
 
 
 class Mux:

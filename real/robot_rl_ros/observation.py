@@ -40,7 +40,9 @@ class TaskObservation(ABC):
     - ``"ee"`` (4 actions): the tool moves by ``ee_step``·action[:3] (m, base frame x, y, z) while
       turning to point down, by one damped least-squares step (:meth:`Arm.ee_joint_step`).
 
-    The last action is the gripper in both; the targets are always J + 1 (arm and gripper)."""
+    The last action is the gripper in both, unless the policy was trained with ``gripper_action:
+    false`` (one action fewer, the gripper held closed); the targets are always J + 1 (arm and
+    gripper)."""
 
     task_size: ClassVar[int]
     """Observation entries after the robot's (``robot_obs``)."""
@@ -57,10 +59,13 @@ class TaskObservation(ABC):
         if self.ee_step <= 0:
             raise ValueError(f"the policy's task_config has ee_step {self.ee_step}; it must be positive "
                              "(metres per control step)")
+        self.gripper_action = bool(task_config.get("gripper_action", True))
+        """Whether the policy's last action commands the gripper (else it is held closed)."""
         self.arm = Arm(config.kinematics)
         dof = len(self.home)
-        self.action_dim = dof + 1 if self.action_space == "joint" else 4
-        """Actions the policy outputs: J + 1 in joint space, 4 in ee space."""
+        self.action_dim = (dof + 1 if self.action_space == "joint" else 4) - (not self.gripper_action)
+        """Actions the policy outputs: J + 1 in joint space, 4 in ee space (one fewer without
+        the gripper action)."""
         self.target_dim = dof + 1
         """Values of :meth:`targets`: arm joint targets and the gripper opening."""
         self.size = 2 * dof + 1 + self.action_dim + self.task_size
@@ -72,12 +77,14 @@ class TaskObservation(ABC):
 
     def targets(self, action: np.ndarray, reading: RobotReading) -> np.ndarray:
         """float64[J+1]: arm joint targets (rad) = measured + the action's joint step, then the
-        gripper opening (m) = 0.04·(action[-1] + 1)/2, for action float[action_dim]."""
+        gripper opening (m) = 0.04·(action[-1] + 1)/2 (0, closed, without a gripper action), for
+        action float[action_dim]."""
         if self.action_space == "ee":
             step = self.arm.ee_joint_step(reading.q, self.ee_step * np.asarray(action[:3], dtype=np.float64))
         else:
             step = self.action_scale * np.asarray(action[:len(self.home)], dtype=np.float64)
-        return np.append(reading.q + step, GRIPPER_OPEN * 0.5 * (action[-1] + 1.0))
+        grip = GRIPPER_OPEN * 0.5 * (action[-1] + 1.0) if self.gripper_action else 0.0
+        return np.append(reading.q + step, grip)
 
     def robot_obs(self, reading: RobotReading, previous_action: np.ndarray) -> np.ndarray:
         """float64[2J+1+A]: joints − home, 0.1·velocities, gripper width, previous action."""

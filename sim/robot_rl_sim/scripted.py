@@ -109,7 +109,8 @@ class ScriptedArm(ABC):
             else:
                 q = self.ik.solve(qpos[i], tip + step, point_down=True, iters=20)
                 actions[i, :7] = np.clip((q[self.ik.qadr] - qpos[i, self.ik.qadr]) / self.scale, -1.0, 1.0)
-            actions[i, -1] = self.gripper()
+            if self.env.task.config.gripper_action:
+                actions[i, -1] = self.gripper()
             if self.qualities[i] == "noisy":
                 actions[i] += self.noise_std * self.rng.standard_normal(actions.shape[1])
                 if self.rng.random() < self.random_prob:

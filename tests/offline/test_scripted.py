@@ -22,12 +22,13 @@ def final_success(qualities: list[str], seed: int = 0, overrides: dict | None = 
     return success
 
 
-@pytest.mark.parametrize("action_space", ["joint", "ee"])
-def test_experts_succeed_and_failures_do_not(action_space: str) -> None:
+@pytest.mark.parametrize(("action_space", "gripper"), [("joint", True), ("ee", True), ("ee", False)])
+def test_experts_succeed_and_failures_do_not(action_space: str, gripper: bool) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        success = final_success(["expert"] * 12 + ["failed"] * 6, overrides={"action_space": action_space})
+        success = final_success(["expert"] * 12 + ["failed"] * 6,
+                                overrides={"action_space": action_space, "gripper_action": gripper})
     finally:
         torch.set_num_threads(threads)
     assert success[:12].float().mean() >= 0.6
@@ -86,3 +87,23 @@ def test_controller_checks_its_inputs() -> None:
     with pytest.raises(ValueError, match="unknown qualities \\['great'\\]"):
         make_controller(env, ["expert", "great"])
     env.close()
+
+
+def test_without_a_gripper_action_the_gripper_is_held_closed() -> None:
+    from robot_rl_sim.scripted import make_controller
+
+    widths = {}
+    for gripper in (True, False):
+        env = make("panda_push", num_envs=2, seed=0, overrides={"action_space": "ee", "gripper_action": gripper})
+        assert env.action_dim == (4 if gripper else 3) and env.obs_dims["policy"] == (38 if gripper else 37)
+        controller = make_controller(env, ["expert", "noisy"], seed=0)
+        env.reset(seed=0)
+        for _ in range(20):
+            action = controller.act()
+            assert action.shape == (2, env.action_dim)
+            if gripper:
+                action[:, -1] = 1.0  # ask for an open gripper
+            env.step(action)
+        widths[gripper] = env.task.gripper_width(env.sim)
+        env.close()
+    assert float(widths[True].min()) > 0.03 and float(widths[False].max()) < 0.005

@@ -98,3 +98,17 @@ def test_a_joint_delta_is_an_ee_action_of_the_tool_displacement_it_makes() -> No
     np.testing.assert_allclose(source.read(READING, EE_POLICY).action, [-1.0, 1.0, 0.0, 1.0], atol=1e-12)
     source.on_message(M.float64_array([0.01, 0.0, 0.0, 1.0]))  # four numbers: an ee action, not a joint delta
     assert source.read(READING, EE_POLICY) == NOBODY
+
+
+def test_a_policy_without_a_gripper_action_gets_arm_actions_only() -> None:
+    arm_only = PandaReach(CONFIG, {"action_space": "ee", "ee_step": 0.03, "gripper_action": False})
+    assert arm_only.action_dim == 3 and EE.action_dim == 4
+    twist = TwistSource(arm_only, control_dt=0.05, linear_speed=0.1, timeout_s=1.0)
+    twist.on_message(M.twist((0.0, 1.0, -0.5), (0.0, 0.0, 1.0)))  # angular.z would open the gripper
+    np.testing.assert_allclose(twist.read(READING, EE_POLICY[:3]).action, [0.0, 0.005 / 0.03, -0.0025 / 0.03])
+    deltas = JointDeltaSource(arm_only, timeout_s=1.0)
+    dq = np.array([0.05, 0.0, 0.0, 0.03, 0.0, -0.02, 0.1])
+    deltas.on_message(M.float64_array(np.append(dq, 1.0)))
+    action = deltas.read(READING, EE_POLICY[:3]).action
+    np.testing.assert_allclose(action, (ARM.tcp(READING.q + dq) - ARM.tcp(READING.q)) / 0.03, atol=1e-12)
+    assert arm_only.targets(action, READING)[7] == 0.0  # the gripper stays closed

@@ -27,15 +27,16 @@ def sim_metadata(env: Any, task: str = "panda_reach") -> dict[str, Any]:
             "control_dt": env.control_dt, "task_config": task_config}
 
 
-@pytest.mark.parametrize("space, size, action_dim", [("joint", 32, 8), ("ee", 28, 4)])
-def test_observation_and_targets_equal_the_simulators(space: str, size: int, action_dim: int) -> None:
+@pytest.mark.parametrize("space, gripper, size, action_dim",
+                         [("joint", True, 32, 8), ("ee", True, 28, 4), ("joint", False, 31, 7), ("ee", False, 27, 3)])
+def test_observation_and_targets_equal_the_simulators(space: str, gripper: bool, size: int, action_dim: int) -> None:
     pytest.importorskip("mujoco")
     import torch
 
     from robot_rl.envs import make
     from robot_rl_sim.constants import panda
 
-    env = make("panda_reach", num_envs=1, overrides={"action_space": space})
+    env = make("panda_reach", num_envs=1, overrides={"action_space": space, "gripper_action": gripper})
     try:
         env.reset(seed=2)
         sim, layout = env.sim, env.sim.layout
@@ -62,14 +63,15 @@ def test_observation_and_targets_equal_the_simulators(space: str, size: int, act
         assert observation.shape == (size,) and observation.dtype == np.float32
         np.testing.assert_allclose(observation, expected, atol=2e-6, rtol=0)
 
-        action = np.array(ACTIONS[space])
+        action = np.array(ACTIONS[space][:action_dim])  # without a gripper action: the arm's only
         ctrl = env.task.action_to_ctrl(torch.tensor(action, dtype=torch.float32).unsqueeze(0), sim)[0].double()
         targets = builder.targets(action, reading)
         assert targets.shape == (8,)
         arm_ctrl = ctrl[[layout.actuator(a) for a in panda.ARM_ACTUATORS]].numpy()
         np.testing.assert_allclose(targets[:7], arm_ctrl, atol=5e-6, rtol=0)
         assert np.abs(targets[:7] - reading.q).max() > 0.05  # a real step, not two copies of q
-        assert targets[7] == pytest.approx(0.01) == float(ctrl[layout.actuator(panda.GRIPPER_ACTUATOR)])
+        grip = float(ctrl[layout.actuator(panda.GRIPPER_ACTUATOR)])
+        assert targets[7] == pytest.approx(0.01 if gripper else 0.0) == grip  # held closed without one
     finally:
         env.close()
 

@@ -47,6 +47,9 @@ class PandaConfig(TaskConfig):
     pointing down, then the gripper (4 actions), the end-effector deltas HIL-SERL acts in."""
     ee_step: float = 0.03
     """Largest tip movement per control step and axis in the ``"ee"`` action space (metres)."""
+    gripper_action: bool = True
+    """False: the gripper is held closed and the policy commands the arm only (7 joint or 3 ee
+    actions), as HIL-SERL does for tasks that need no grasp (pushing)."""
 
 
 ACTION_SPACES = ("joint", "ee")
@@ -61,7 +64,8 @@ class PandaTask(Task):
     and the gripper opening (-1 closed, +1 open). ``action_space="ee"`` (4): a tip displacement
     in the world frame, ``ee_step`` metres per unit, and the gripper; a damped least-squares
     step on the tip Jacobian (built from the arm's kinematic sensors, so every backend computes
-    it the same way) turns it into joint targets with the tool kept pointing down."""
+    it the same way) turns it into joint targets with the tool kept pointing down. With
+    ``gripper_action=False`` the gripper action is dropped (7 or 3) and the gripper held closed."""
 
     cameras = ("front", "wrist")
     action_dim = 8
@@ -72,7 +76,7 @@ class PandaTask(Task):
             raise ValueError(f"action_space {config.action_space!r} is not one of {', '.join(ACTION_SPACES)}")
         if config.ee_step <= 0:
             raise ValueError(f"ee_step must be positive (metres per control step), got {config.ee_step}")
-        self.action_dim = 8 if config.action_space == "joint" else 4
+        self.action_dim = (8 if config.action_space == "joint" else 4) - (not config.gripper_action)
         super().__init__(config, num_envs, device, layout)
         arm_q = [layout.qpos(j).start for j in panda.ARM_JOINTS]
         self._arm_q = torch.tensor(arm_q, device=device)
@@ -101,7 +105,8 @@ class PandaTask(Task):
         target = self.arm_qpos(sim) + step
         ctrl = torch.zeros(self.num_envs, self.layout.nu, device=self.device)
         ctrl[:, self._arm_ctrl] = torch.maximum(torch.minimum(target, self._high), self._low)
-        ctrl[:, self._gripper_ctrl] = panda.GRIPPER_OPEN * 0.5 * (actions[:, -1] + 1.0)
+        if self.config.gripper_action:
+            ctrl[:, self._gripper_ctrl] = panda.GRIPPER_OPEN * 0.5 * (actions[:, -1] + 1.0)  # else 0: closed
         return ctrl
 
     def tip_jacobian(self, sim: Backend) -> torch.Tensor:
