@@ -83,7 +83,9 @@ class SACConfig:
     """Default: -action_dim / 2."""
     n_step: int = bounded(1, 1)
     """Transitions span this many environment steps (n-step returns: the discounted sum of n
-    rewards, bootstrapped n steps on; fewer where the episode ends), online and demo alike."""
+    rewards, bootstrapped n steps on; fewer where the episode ends), online and demo alike. A
+    transition is stored once its n steps are in, so a checkpoint leaves out each world's last
+    n - 1 steps (a resumed run starts new episodes)."""
     buffer_size: int = bounded(1_000_000, 1)
     random_steps: int = bounded(1000, 0)
     """Environment steps with uniformly random actions before the policy acts (0 with demos is fine)."""
