@@ -146,13 +146,6 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _open_metrics(path: Path, append: bool) -> Any:
-    """metrics.csv (``append``: a resumed run's, its rows kept)."""
-    from robot_rl.offline.trainer import MetricsLog
-
-    return MetricsLog.open(path, _METRICS, append)
-
-
 def _row(values: tuple, terminal: bool) -> list[Any]:
     """One transition as tensors with a batch dimension of 1: :meth:`OnlineLearner.add`'s
     (obs, action, reward, next_obs, done, intervention, ended)."""
@@ -179,7 +172,7 @@ class LearnerNode:
         from robot_rl.configs.offline import OfflineConfig
         from robot_rl.data.dataset import DatasetError
         from robot_rl.offline.finetune import OnlineLearner, TransitionStream, demo_transitions
-        from robot_rl.offline.trainer import new_run_dir
+        from robot_rl.offline.trainer import MetricsLog, new_run_dir
 
         if params.publish_every < 1 or params.checkpoint_every < 0:
             raise ConfigError(f"publish_every must be at least 1 and checkpoint_every at least 0, got "
@@ -237,7 +230,7 @@ class LearnerNode:
         self.run_dir = run_dir or new_run_dir(cfg.root, task)
         if run_dir is None:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
-        self.metrics = _open_metrics(self.run_dir / "metrics.csv", append=run_dir is not None)
+        self.metrics = MetricsLog.open(self.run_dir / "metrics.csv", _METRICS, append=run_dir is not None)
         self.started = time.monotonic()
 
         self.transport = t = transport or make_transport(node_name, params.backend, namespace)

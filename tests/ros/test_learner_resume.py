@@ -234,16 +234,17 @@ def test_the_recorder_keeps_the_weights_version_as_a_dataset_column(ros_env, tmp
 
 
 def test_a_metrics_file_from_before_staleness_gains_the_column_and_keeps_its_rows(tmp_path: Path) -> None:
-    from robot_rl_ros.learner_node import _open_metrics
+    from robot_rl.offline.trainer import MetricsLog
+    from robot_rl_ros.learner_node import _METRICS
 
     path = tmp_path / "metrics.csv"
     path.write_text("env_steps,updates,weights/version\n4,1,1\n6,3,2\n")
-    _open_metrics(path, append=True).write({"env_steps": 8, "updates": 5, "weights/version": 3,
-                                            "weights/staleness": 0.5})
+    MetricsLog.open(path, _METRICS, append=True).write({"env_steps": 8, "updates": 5, "weights/version": 3,
+                                                        "weights/staleness": 0.5})
     rows = metrics(tmp_path)
     assert list(rows[0])[:4] == ["env_steps", "updates", "weights/version", "weights/staleness"]
     assert [(r["env_steps"], r["weights/version"], r["weights/staleness"]) for r in rows] == [
         ("4", "1", ""), ("6", "2", ""), ("8", "3", "0.5")]
     assert not (tmp_path / "metrics.tmp").exists()
-    _open_metrics(path, append=False)  # a new run: a fresh file
+    MetricsLog.open(path, _METRICS, append=False)  # a new run: a fresh file
     assert metrics(tmp_path) == []
