@@ -113,11 +113,8 @@ class ReplayBuffer:
 
 
 def concat(a: Batch, b: Batch) -> Batch:
-    def steps(x: Batch) -> torch.Tensor:
-        return x.steps if x.steps is not None else torch.ones(len(x.reward))
-
-    return Batch(*(torch.cat([getattr(a, f), getattr(b, f)]) for f in Batch.__dataclass_fields__ if f != "steps"),
-                 steps=torch.cat([steps(a), steps(b)]))
+    """Two :meth:`ReplayBuffer.sample` batches as one (buffer batches always carry ``steps``)."""
+    return Batch(*(torch.cat([getattr(a, f), getattr(b, f)]) for f in Batch.__dataclass_fields__))
 
 
 class NStepReturns:
