@@ -40,12 +40,15 @@ class SquashedGaussianActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self.actor_norm(obs))
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(action float[B, A], log-probability float[B]), reparameterised."""
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None,
+               eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action float[B, A], log-probability float[B]), reparameterised; ``eps`` float[B, A]
+        is the standard normal noise to use (default: drawn from ``generator``)."""
         x = self.actor_norm(obs)
         mean = self.actor[0](x)
         std = self.std_head(x).clamp(-5.0, 2.0).exp()
-        eps = torch.randn(mean.shape, generator=generator)
+        if eps is None:
+            eps = torch.randn(mean.shape, generator=generator)
         u = mean + std * eps
         action = torch.tanh(u)
         log_prob = (-0.5 * eps.pow(2) - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -77,9 +80,10 @@ class SAC:
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=net.lr, fused=True)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """float[B, A] actions for obs float[B, P]."""
-        return self.actor(obs) if deterministic else self.actor.sample(obs, self.generator)[0]
+    def act(self, obs: torch.Tensor, deterministic: bool = False, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """float[B, A] actions for obs float[B, P]; ``eps`` float[B, A]: the sampling noise
+        (e.g. :class:`~robot_rl.algorithms.noise.ColoredNoise`), default independent draws."""
+        return self.actor(obs) if deterministic else self.actor.sample(obs, self.generator, eps)[0]
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:

@@ -86,6 +86,9 @@ class SACConfig:
     rewards, bootstrapped n steps on; fewer where the episode ends), online and demo alike. A
     transition is stored once its n steps are in, so a checkpoint leaves out each world's last
     n - 1 steps (a resumed run starts new episodes)."""
+    noise_beta: float = bounded(0.0, 0.0)
+    """Exploration noise when acting: power ∝ 1/f^β along each episode (0: SAC's independent
+    draws, 1: pink noise, 2: red; :mod:`robot_rl.algorithms.noise`). Updates are unchanged."""
     buffer_size: int = bounded(1_000_000, 1)
     random_steps: int = bounded(1000, 0)
     """Environment steps with uniformly random actions before the policy acts (0 with demos is fine)."""

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import yaml
 
+from robot_rl.algorithms.noise import ColoredNoise
 from robot_rl.algorithms.replay import FixedNorm, NStepReturns, ReplayBuffer, SymmetricSampler, add_intervention
 from robot_rl.algorithms.sac import SAC
 from robot_rl.configs import to_dict
@@ -219,6 +220,15 @@ def ros_transitions(records: Iterable[Any]) -> Iterator[RosTransition]:
     yield from stream.flush()
 
 
+def exploration_noise(cfg: OfflineConfig, env, generator: torch.Generator) -> ColoredNoise | None:
+    """The acting noise ``sac.noise_beta`` asks for, one sequence per world and episode; None for
+    SAC's independent draws."""
+    if not cfg.sac.noise_beta:
+        return None
+    horizon = getattr(env, "max_episode_steps", None) or 1000  # Gymnasium envs need not say
+    return ColoredNoise(cfg.sac.noise_beta, env.num_envs, env.action_dim, horizon, generator)
+
+
 def _step_batch(env, obs, action, group: str):
     """Step ``env``; returns (next obs dict, transition tensors, info, done mask)."""
     next_obs, reward, terminated, truncated, info = env.step(action)
@@ -246,6 +256,7 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
     gen = torch.Generator().manual_seed(cfg.seed + 1 + start_steps)
     env = make(cfg.task, num_envs=cfg.num_envs, seed=cfg.seed + start_steps, overrides=cfg.task_overrides)
     obs, _ = env.reset(seed=cfg.seed + start_steps)
+    noise = exploration_noise(cfg, env, gen)
     steps, have_weights = start_steps, False
     try:
         while not stop.is_set():
@@ -258,8 +269,10 @@ def actor_process(cfg_dict: dict, obs_dim: int, action_dim: int, norm_state: dic
                 action = torch.rand(env.num_envs, env.action_dim, generator=gen) * 2 - 1
             else:
                 with torch.no_grad():
-                    action = actor.sample(obs[group], gen)[0]
+                    action = actor.sample(obs[group], gen, None if noise is None else noise.sample())[0]
             obs, transition, info, done = _step_batch(env, obs, action, group)
+            if noise is not None:
+                noise.restart(done)
             steps += env.num_envs
             out.put(tuple(x.numpy() for x in (*transition, done, info["success"][done])))
     finally:
@@ -439,12 +452,15 @@ class FinetuneTrainer(RunOutputs):
         env, cfg, gen = self.env, self.cfg, self.learner.generator
         obs, _ = env.reset(seed=cfg.seed + self.env_steps)  # a resumed run meets new episodes
         use_random = not len(self.learner.demos)
+        noise = exploration_noise(cfg, env, gen)
         while True:
             if use_random and self.env_steps < cfg.sac.random_steps:
                 action = torch.rand(env.num_envs, env.action_dim, generator=gen) * 2 - 1
             else:
-                action = self.algo.act(obs[self.group])
+                action = self.algo.act(obs[self.group], eps=None if noise is None else noise.sample())
             obs, transition, info, done = _step_batch(env, obs, action, self.group)
+            if noise is not None:
+                noise.restart(done)
             yield transition, done, info["success"][done]
 
     def _numpy_weights(self) -> dict[str, np.ndarray]:

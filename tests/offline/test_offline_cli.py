@@ -100,13 +100,14 @@ def test_offline_train_names_a_missing_reward_column(dataset: Path, tmp_path: Pa
     assert code == 2 and "missing column 'next.reward.nope'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("processes", "n_step"), [("one", 1), ("actor_learner", 3)])
-def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, processes: str, n_step: int) -> None:
+@pytest.mark.parametrize(("processes", "n_step", "noise_beta"), [("one", 1, 0.0), ("actor_learner", 3, 1.0)])
+def test_finetune_from_demos_writes_a_run(dataset: Path, tmp_path: Path, processes: str, n_step: int,
+                                          noise_beta: float) -> None:
     from robot_rl.training.export import load_policy
 
     code = main(["finetune", str(dataset), "--task", "panda_reach", "--budget.env-steps", "48", "--num-envs", "4",
                  "--sac.warmup", "8", "--sac.utd", "1", "--sac.ensemble", "4", "--sac.demo-episodes", "2",
-                 "--sac.n-step", str(n_step),
+                 "--sac.n-step", str(n_step), "--sac.noise-beta", str(noise_beta),
                  "--sac.processes", processes, "--sac.weight-sync", "2", "--net.hidden", "[32, 32]",
                  "--net.batch-size", "32", "--eval.episodes", "2", "--eval.interim-episodes", "0",
                  "--eval.every", "16", f"--root={tmp_path}", "--progress_bar=false"])

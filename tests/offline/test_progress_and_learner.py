@@ -188,3 +188,56 @@ def test_a_resumed_actor_process_meets_new_episodes() -> None:
     np.testing.assert_array_equal(first_observation(0), reset_observation(3))
     np.testing.assert_array_equal(first_observation(40), reset_observation(43))
     assert not np.allclose(reset_observation(3), reset_observation(43))
+
+
+def test_coloured_noise_makes_the_fine_tuning_loops_actions_change_smoothly(tmp_path: Path) -> None:
+    """With ``sac.noise_beta: 2`` (red noise) the actions a world takes move far less from one
+    step to the next than with SAC's independent draws; the same policy (no updates: warmup is
+    never reached) and seed otherwise."""
+    from robot_rl.configs.offline import EvalConfig, NetConfig, OfflineBudget
+    from robot_rl.offline.finetune import FinetuneTrainer
+
+    def step_changes(beta: float) -> float:
+        cfg = OfflineConfig(task="panda_reach", num_envs=4, seed=2, root=str(tmp_path), progress_bar=False,
+                            sac=SACConfig(noise_beta=beta, warmup=10_000, random_steps=0),
+                            net=NetConfig(hidden=(32, 32)), budget=OfflineBudget(env_steps=120),
+                            eval=EvalConfig(episodes=0, interim_episodes=0), checkpoint_every=0)
+        trainer = FinetuneTrainer(cfg)
+        trainer.train()
+        actions = trainer.learner.online.action[:120].reshape(30, 4, -1)  # step, world, action
+        return float((actions[1:] - actions[:-1]).abs().mean())
+
+    white, red = step_changes(0.0), step_changes(2.0)
+    assert red < 0.5 * white, (red, white)
+
+
+def test_the_actor_process_explores_with_the_same_noise() -> None:
+    """The actor of the actor-learner split takes ``sac.noise_beta`` too (run in a thread here)."""
+    import queue
+    import threading
+
+    from robot_rl.algorithms.replay import FixedNorm
+    from robot_rl.algorithms.sac import SquashedGaussianActor
+    from robot_rl.configs import to_dict
+    from robot_rl.configs.offline import NetConfig
+    from robot_rl.offline.finetune import actor_process
+
+    torch.manual_seed(0)
+    weights = {k: v.numpy() for k, v in SquashedGaussianActor(FixedNorm.identity(32), 32, 8, (32, 32))
+               .state_dict().items()}
+
+    def step_changes(beta: float) -> float:
+        cfg = OfflineConfig(task="panda_reach", num_envs=2, seed=1, net=NetConfig(hidden=(32, 32)),
+                            sac=SACConfig(noise_beta=beta, random_steps=0))
+        out, inbox, stop = queue.Queue(), queue.Queue(), threading.Event()
+        inbox.put(weights)
+        actor = threading.Thread(target=actor_process, args=(to_dict(cfg), 32, 8, {"mean": torch.zeros(32),
+                                                                                    "std": torch.ones(32)},
+                                                             out, inbox, stop))
+        actor.start()
+        actions = np.stack([out.get(timeout=60)[1] for _ in range(30)])  # step, world, action
+        stop.set()
+        actor.join(timeout=60)
+        return float(np.abs(np.diff(actions, axis=0)).mean())
+
+    assert step_changes(2.0) < 0.5 * step_changes(0.0)
