@@ -38,3 +38,13 @@ def test_push_outcomes_tells_a_still_arm_from_the_scripted_expert() -> None:
     pushed, _, _ = bench.push_outcomes(lambda obs: expert.act(), env, steps, seed=3)
     assert pushed["success"] >= 0.5 and pushed["off the table"] == 0.0
     env.close()
+
+
+def test_a_run_reaches_the_target_when_a_window_of_evaluations_does() -> None:
+    bench = load_benchmark()
+    curve = [(2000, 0.5), (4000, 0.85), (6000, 0.7), (8000, 0.8), (10000, 0.9), (12000, 0.8)]
+    assert bench.first_reaching(curve, 0.8) == 4000  # one lucky evaluation
+    assert bench.first_reaching(curve, 0.8, window=3) == 10000  # 0.7, 0.8, 0.9
+    assert bench.first_reaching(curve, 0.8, window=2) == 10000  # (0.85 + 0.7) / 2 falls short
+    assert bench.first_reaching(curve, 0.95, window=2) is None
+    assert bench.first_reaching(curve[:2], 0.8, window=3) is None  # fewer evaluations than the window
