@@ -76,9 +76,9 @@ def reach_policy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     from robot_rl.training.runner import Trainer
 
     root = tmp_path_factory.mktemp("reach_training")
-    # The settings of tests/training/test_learning.py's short run (31/32 successes measured).
+    # The settings of tests/training/test_learning.py's short run (32/32 successes measured).
     cfg = load(TrainConfig, ROOT / "launch" / "train" / "panda_reach.yaml", [
-        "--env.num-envs", "64", "--budget.env-steps", "120000", "--log.root", str(root),
+        "--env.num-envs", "64", "--budget.env-steps", "160000", "--log.root", str(root),
         "--log.progress-bar", "false", "--log.video", "false", "--log.tensorboard", "false",
         "--log.eval-episodes", "32"])
     summary = Trainer(cfg).train()

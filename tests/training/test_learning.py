@@ -21,8 +21,10 @@ def reach_config(root: Path, env_steps: int, num_envs: int) -> TrainConfig:
 
 
 def test_ppo_learns_to_reach_in_a_short_run(tmp_path: Path) -> None:
-    # 120k env steps (~40 s of CPU here; measured 31/32 successes): the untrained policy succeeds in 0.
-    summary = Trainer(reach_config(tmp_path, 120_000, 64)).train()
+    # 160k env steps (~50 s of CPU; 32/32 successes measured with seeds 0, 1 and 2): the untrained
+    # policy succeeds in 0. At 120k the same seed gave 31/32 on one machine and 17/32 on
+    # another.
+    summary = Trainer(reach_config(tmp_path, 160_000, 64)).train()
     assert summary["eval"]["success_rate"] >= 0.7, summary["eval"]
 
 
