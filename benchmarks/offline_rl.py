@@ -9,9 +9,10 @@ their means and medians, IQL − BC and IQL(learned)/IQL(task reward) on the mea
 
 Online (``--part online``): RLPD from the first 20 successful episodes of the dataset against
 SAC without demos, the same network, batch and budget; deterministic evaluations every
-``--eval-every`` env steps. Reported: env steps to ``--target`` success (or the success rate at
-equal steps when neither reaches it within the budget). ``--part compare`` reads the same from
-the metrics.csv of two ``robot-rl finetune`` runs, which ``--resume`` can carry past one sitting.
+``--eval-every`` env steps. Reported: env steps to ``--target`` success (the mean of ``--window``
+evaluations in a row; or the success rate at equal steps when neither reaches it within the
+budget). ``--part compare`` reads the same from the metrics.csv of two ``robot-rl finetune``
+runs, which ``--resume`` can carry past one sitting.
 
     python benchmarks/offline_rl.py --part offline --dataset runs/data/push_mixed --seeds 0 1 --episodes 100
     python benchmarks/offline_rl.py --part evaluate runs/panda_push/<run> ...     # policy.pt on eval.json's episodes
@@ -168,7 +169,8 @@ def compare(args: argparse.Namespace, root: str) -> None:
         cfg = yaml.safe_load((Path(run) / "config.yaml").read_text())
         sac = cfg.get("sac", {})
         kind = f"RLPD ({sac.get('demo_episodes')} demos)" if cfg.get("dataset") else "SAC (no demos)"
-        curves[f"{kind}, UTD {sac.get('utd')}, E {sac.get('ensemble')}: {Path(run).name}"] = \
+        noise = f", noise β {sac['noise_beta']:g}" if sac.get("noise_beta") else ""
+        curves[f"{kind}, UTD {sac.get('utd')}, E {sac.get('ensemble')}{noise}: {Path(run).name}"] = \
             steps_to(Path(run) / "metrics.csv", args.target)[1]
     print_curves(curves, args.target, args.window)
 
