@@ -63,7 +63,7 @@ def test_policy_reaches_goals_on_fake_arm_and_recordings_match(reach_policy: Pat
     # Independently of the policy node: the arm's measured tool is at the last goal when the last
     # episode ends (the last state heard before its final transition; afterwards the arm still
     # carries out the final command, up to action_scale per joint).
-    end = next(t for t, m in published if from_message(m).done and from_message(m).episode == 1)
+    end = next(t for (t, _), tr in zip(published, transitions, strict=True) if tr.done and tr.episode == 1)
     final = [m for t, m in states if t <= end][-1]
     q = np.asarray(final.position[:7])
     assert np.linalg.norm(Arm(CONFIG.kinematics).tcp(q) - np.array(GOALS[1])) < 0.05
