@@ -5,9 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench
+.PHONY: train test lint bench system-deps
 
-$(STAMP): pyproject.toml
+# System libraries (EGL/GL/OSMesa, libusb, python3-venv): installed when root with apt-get,
+# otherwise stop here, before any venv, with the command to run.
+system-deps:
+	@PYTHON=$(PYTHON) scripts/system-deps
+
+$(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned, so the project's `torch>=` requirement does not pull a CUDA build
