@@ -103,7 +103,7 @@ def load_adversary(run_dir: Path, env, checkpoint: Path | None):
     import torch
 
     from robot_rl.disturbers.hinf import HInfDisturber
-    from robot_rl.disturbers.hooks import robust_checkpoint
+    from robot_rl.disturbers.hooks import read_robust, robust_checkpoint
     from robot_rl.training.checkpoints import latest_checkpoint, read_config
 
     cfg = read_config(run_dir)
@@ -121,7 +121,7 @@ def load_adversary(run_dir: Path, env, checkpoint: Path | None):
     disturber = HInfDisturber(hinf, cfg.algo, env.obs_dims[group], env.num_envs, env.device, hinf.oracle,
                               torch.Generator(device=env.device))
     try:
-        disturber.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["hinf"])
+        disturber.load_state_dict(read_robust(path)["hinf"])
     except (RuntimeError, KeyError) as error:
         raise ValueError(f"{path} does not fit this task's observations: {str(error).splitlines()[0]}") from None
     return group, disturber

@@ -140,10 +140,17 @@ class Robustness:
             self.env.set_scale(self.curriculum.scale)
 
     def save(self, path: Path) -> Path:
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)
-        return path
+        """The disturber/curriculum state, written whole with a checksum (read it with :func:`read_robust`)."""
+        from robot_rl.utils.files import write_checked
+
+        return write_checked(path, self.state_dict())
+
+
+def read_robust(path: Path) -> dict[str, Any]:
+    """What :meth:`Robustness.save` wrote, verified; CorruptFileError with one line otherwise."""
+    from robot_rl.utils.files import read_checked
+
+    return read_checked(path, None, "disturber/curriculum state")
 
 
 def robust_checkpoint(model_checkpoint: Path) -> Path:
