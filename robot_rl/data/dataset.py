@@ -13,8 +13,12 @@ next_obs is frame t+1's observation. The last frame of an episode has no success
 dataset: its next_obs is its own observation, which matters only when the episode was cut off
 by a time limit (``done`` is ``next.terminated``, or ``next.done`` in datasets without it).
 
-A data file that cannot be read (a truncated parquet after a crash, say) is reported once with
-the episode it holds, as a warning and in ``ds.problems``; the other episodes still load.
+Each data file is read once and cut into its episodes by their index ranges in the episodes
+metadata (LeRobot v3 packs many episodes per file). A data file that cannot be read (a truncated
+parquet after a crash, say) is reported once with the episodes it holds, as a warning and in
+``ds.problems``; the other episodes still load. A column whose type or size differs from
+meta/info.json, or a numeric column holding NaN or infinity when it is read, is a
+:class:`DatasetError` naming the file, column, episode (and frame).
 """
 
 from __future__ import annotations
@@ -33,11 +37,24 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from robot_rl.data.lerobot import DATA_PATH, EPISODES_PATH, INDEX_FEATURES, Feature, LeRobotWriter, read_info
+from robot_rl.data.lerobot import (
+    INDEX_FEATURES,
+    STATS,
+    DatasetError,
+    Feature,
+    LeRobotWriter,
+    Stats,
+    data_file,
+    episode_rows,
+    episodes_text,
+    first_nonfinite,
+    read_episodes,
+    read_info,
+    read_tasks,
+)
 
-
-class DatasetError(ValueError):
-    """A dataset that cannot be used as asked; the message names the column or file and the fix."""
+__all__ = ["Dataset", "DatasetError", "Transitions", "decode_image", "filter_episodes", "merge"]
+SUPPORTED_DTYPES = ("float32", "float64", "int64", "bool", "image")
 
 
 @dataclass
@@ -68,8 +85,27 @@ class Transitions:
 
 
 def _feature(spec: dict[str, Any]) -> Feature:
-    return Feature(spec["dtype"], tuple(spec["shape"]), tuple(spec["names"]) if spec.get("names") and
-                   spec["dtype"] != "image" else None)
+    names = spec.get("names") if isinstance(spec.get("names"), list) and spec["dtype"] != "image" else None
+    return Feature(spec["dtype"], tuple(spec["shape"]), tuple(names) if names else None)
+
+
+def _listed(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+
+
+def _fits(kind: pa.DataType, feature: Feature) -> bool:
+    """Whether arrow values of type ``kind`` can be read as ``feature`` (a cast may follow)."""
+    if feature.dtype == "image":
+        return pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0
+    listed = _listed(kind)
+    if feature.shape != (1,) and not listed:
+        return False
+    value = kind.value_type if listed else kind
+    if feature.dtype == "bool":
+        return pa.types.is_boolean(value) or pa.types.is_integer(value)
+    if feature.dtype == "int64":
+        return pa.types.is_integer(value)
+    return pa.types.is_floating(value) or pa.types.is_integer(value)
 
 
 def decode_image(cell: dict[str, Any] | bytes) -> np.ndarray:
@@ -92,6 +128,12 @@ class Dataset:
             raise DatasetError(f"{self.root} is not a LeRobot dataset (no meta/info.json); "
                                "record one with `robot-rl record`")
         self.info = read_info(self.root)
+        odd = {n: s["dtype"] for n, s in self.info["features"].items() if s["dtype"] not in SUPPORTED_DTYPES}
+        if odd:
+            name, dtype = next(iter(odd.items()))
+            raise DatasetError(f"{self.root / 'meta' / 'info.json'}: column {name!r} has dtype {dtype!r}, which "
+                               f"robot_rl does not read ({', '.join(SUPPORTED_DTYPES)}); store it as one of these "
+                               "(videos as image frames)")
         self.features = {name: _feature(spec) for name, spec in self.info["features"].items()}
         self.robot_type = self.info.get("robot_type")
         self.task = (self.info.get("robot_rl") or {}).get("task")
@@ -105,50 +147,77 @@ class Dataset:
         missing = [c for c in require if c not in self.features]
         if missing:
             raise DatasetError(f"{self.root}: missing column {missing[0]!r} (it has: {', '.join(self.features)})")
+        self.tasks = read_tasks(self.root)
+        """task_index -> task text (the goal sentence)."""
         self.problems: list[str] = []
-        """One message per episode that could not be read."""
-        meta = pq.read_table(self.root / EPISODES_PATH).to_pylist() if (self.root / EPISODES_PATH).exists() else []
+        """One message per data file that could not be read."""
         wanted = None if episodes is None else set(int(e) for e in episodes)
-        tables, self.episodes = [], []
-        for e in sorted(meta, key=lambda e: e["episode_index"]):
-            if wanted is not None and e["episode_index"] not in wanted:
-                continue
-            path = self.root / DATA_PATH.format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
+        files: dict[str, list[dict[str, Any]]] = {}
+        for e in read_episodes(self.root):
+            if wanted is None or e["episode_index"] in wanted:
+                files.setdefault(data_file(e), []).append(e)
+        parts: dict[int, tuple[dict[str, Any], pa.Table, str, np.ndarray]] = {}
+        for name, held in files.items():
+            ids = [e["episode_index"] for e in held]
             try:
-                table = pq.read_table(path)
+                table = pq.read_table(self.root / name)
             except (OSError, pa.ArrowInvalid) as error:
-                message = (f"episode {e['episode_index']} ({path.relative_to(self.root)}) is unreadable and was "
-                           f"skipped: {str(error).splitlines()[0]}")
+                verb = "is unreadable and was" if len(ids) == 1 else "are unreadable and were"
+                message = f"{episodes_text(ids)} ({name}) {verb} skipped: {str(error).splitlines()[0]}"
                 self.problems.append(message)
                 warnings.warn(message, stacklevel=2)
                 continue
-            self._check_table(table, path, e["episode_index"])
-            tables.append(table)
-            self.episodes.append(e)
-        self.table = pa.concat_tables(tables) if tables else None
+            where = f"{name} ({episodes_text(ids)})"
+            rows = episode_rows(table, held, where)
+            table = self._conform(table, where)
+            for e, r in zip(held, rows, strict=True):
+                contiguous = len(r) == 0 or r[-1] - r[0] + 1 == len(r)
+                parts[e["episode_index"]] = (e, table.slice(r[0], len(r)) if contiguous and len(r) else table.take(r),
+                                             name, r)
+        ordered = [parts[i] for i in sorted(parts)]
+        self.episodes = [e for e, *_ in ordered]
+        self._origin = [(name, rows) for _, _, name, rows in ordered]  # per loaded episode: its file, its rows there
+        self.table = pa.concat_tables([t for _, t, *_ in ordered]) if ordered else None
         self._columns: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return 0 if self.table is None else self.table.num_rows
 
-    def _check_table(self, table: pa.Table, path: Path, episode: int) -> None:
-        where = f"{path.relative_to(self.root)} (episode {episode})"
+    def _conform(self, table: pa.Table, where: str) -> pa.Table:
+        """The columns of a data file that meta/info.json declares, in its order and types (other
+        columns are left out, so files written by other programs still concatenate)."""
+        columns = []
         for name, feature in self.features.items():
             if name not in table.column_names:
                 raise DatasetError(f"{where}: missing column {name!r} declared in meta/info.json")
-            if feature.dtype == "image" or feature.shape == (1,) or table.num_rows == 0:
-                continue
-            lengths = pc.list_value_length(table.column(name)).to_numpy(zero_copy_only=False)
-            size = int(np.prod(feature.shape))
-            if (lengths != size).any():
-                bad = int(lengths[lengths != size][0])
-                raise DatasetError(f"{where}: column {name!r} has {bad} values per frame but meta/info.json "
-                                   f"declares shape {list(feature.shape)}; the file belongs to another dataset")
+            column = table.column(name).combine_chunks()
+            declared = f"{feature.dtype}{list(feature.shape)}"
+            if not _fits(column.type, feature):
+                raise DatasetError(f"{where}: column {name!r} holds {column.type} values but meta/info.json declares "
+                                   f"{declared}; the file was written or edited by another program: rewrite the "
+                                   "column with numbers of that shape, or correct meta/info.json")
+            size = 1 if feature.dtype == "image" else int(np.prod(feature.shape))
+            if _listed(column.type):
+                lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+                if len(column) and (lengths != size).any():
+                    bad = int(lengths[lengths != size][0])
+                    raise DatasetError(f"{where}: column {name!r} has {bad} values per frame but meta/info.json "
+                                       f"declares shape {list(feature.shape)}; the file belongs to another dataset")
+                if feature.shape == (1,):
+                    column = pc.list_flatten(column)
+            try:
+                columns.append(column.cast(feature.arrow_type()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise DatasetError(f"{where}: column {name!r} ({column.type}) cannot be read as {declared} "
+                                   f"({str(error).splitlines()[0]}); rewrite the column or correct meta/info.json") \
+                    from None
+        return pa.table(columns, names=list(self.features))
 
     # -- columns -------------------------------------------------------------------------------
 
     def column(self, name: str) -> np.ndarray:
-        """Numeric column ``name`` as an array [N, *shape] (scalars: [N])."""
+        """Numeric column ``name`` as an array [N, *shape] (scalars: [N]). NaN or infinity in it
+        is a :class:`DatasetError` naming the file, episode and frame."""
         if name not in self.features:
             raise DatasetError(f"{self.root}: missing column {name!r} (it has: {', '.join(self.features)})")
         if name not in self._columns:
@@ -163,8 +232,30 @@ class Dataset:
                 values = np.array(col.to_numpy(zero_copy_only=False))
             else:
                 values = np.array(col.flatten().to_numpy(zero_copy_only=False)).reshape(len(col), *feature.shape)
+            bad = first_nonfinite(values)
+            if bad is not None:
+                raise DatasetError(f"{self._locate(bad[0])}: column {name!r} is {bad[1]} ({self._spread(values)} "
+                                   "hold NaN or infinity); drop those episodes (filter_episodes, or episodes=) or "
+                                   "rewrite the column")
             self._columns[name] = values
         return self._columns[name]
+
+    def _locate(self, row: int) -> str:
+        """``ROOT/data/...parquet, episode E, frame F`` of table row ``row``."""
+        start = 0
+        for e, (name, rows) in zip(self.episodes, self._origin, strict=True):
+            if row < start + len(rows):
+                return f"{self.root / name}, episode {e['episode_index']}, frame {row - start}"
+            start += len(rows)
+        return f"{self.root}, row {row}"
+
+    def _spread(self, values: np.ndarray) -> str:
+        """``N frames of M episodes``: how many frames of float[N, ...] ``values`` are not finite."""
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        episodes = np.unique(self.table.column("episode_index").to_numpy()[bad]) if "episode_index" in \
+            self.table.column_names else []
+        frames = int(bad.sum())
+        return f"{frames} frame{'s' * (frames != 1)} of {len(episodes)} episode{'s' * (len(episodes) != 1)}"
 
     def episode_index(self) -> np.ndarray:
         """int64[N]: the episode of every frame."""
@@ -216,8 +307,11 @@ class Dataset:
     # -- writing -------------------------------------------------------------------------------
 
     def add_column(self, name: str, values: np.ndarray | torch.Tensor, overwrite: bool = False) -> None:
-        """Add float32 column ``name`` with one value (or vector) per frame, rewriting each data
-        file atomically and then ``meta/info.json``. Every episode of the dataset must be loaded."""
+        """Add float32 column ``name`` with one value (or vector) per frame: float[N] or float[N, D].
+        Each data file is rewritten atomically, then the per-episode stats (meta/episodes),
+        meta/stats.json and last meta/info.json. Every episode of the dataset must be loaded; values
+        must be finite (NaN or infinity is refused, naming the episode and frame, before anything is
+        written)."""
         values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float32)
         if len(values) != len(self):
             raise DatasetError(f"column {name!r}: {len(values)} values for {len(self)} frames; give one per frame")
@@ -225,32 +319,78 @@ class Dataset:
             raise DatasetError(f"{self.root} already has column {name!r}; choose another name or overwrite it")
         if self.problems or len(self.episodes) != self.info["total_episodes"]:
             raise DatasetError(f"{self.root}: add a column only with every episode loaded and readable")
+        bad = first_nonfinite(values)
+        if bad is not None:
+            raise DatasetError(f"{self._locate(bad[0])}: new column {name!r} is {bad[1]} ({self._spread(values)} "
+                               "are NaN or infinite); nothing was written: fix what computed the values")
         shape = values.shape[1:] or (1,)
         feature = Feature("float32", tuple(shape))
+        per_file: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        episode_stats: dict[int, dict[str, list[Any]]] = {}
+        total = Stats()
         start = 0
-        tables = []
-        for e in self.episodes:
-            path = self.root / DATA_PATH.format(chunk_index=e["data/chunk_index"], file_index=e["data/file_index"])
-            table = pq.read_table(path)
-            part = values[start:start + table.num_rows]
-            start += table.num_rows
-            array = pa.array(part.reshape(-1) if shape == (1,) else list(part.reshape(len(part), -1)),
-                             type=feature.arrow_type())
+        for e, (file, rows) in zip(self.episodes, self._origin, strict=True):
+            part = values[start:start + len(rows)]
+            start += len(rows)
+            per_file.setdefault(file, []).append((rows, part))
+            stats = Stats()
+            stats.add(part.reshape(len(part), *shape))
+            total.merge(stats)
+            episode_stats[e["episode_index"]] = stats.as_dict()
+        rewritten = {}
+        for file, parts in per_file.items():  # check every file before writing any
+            table = pq.read_table(self.root / file)
+            column = np.zeros((table.num_rows, *values.shape[1:]), dtype=np.float32)
+            covered = np.zeros(table.num_rows, dtype=bool)
+            for rows, part in parts:
+                column[rows], covered[rows] = part, True
+            if not covered.all():
+                raise DatasetError(f"{self.root / file}: {int((~covered).sum())} of its rows belong to no episode of "
+                                   "meta/episodes, so the new column has no values for them; rebuild the dataset "
+                                   "with filter_episodes or merge first")
+            array = LeRobotWriter._column(feature, column)
             if name in table.column_names:
                 table = table.set_column(table.column_names.index(name), name, array)
             else:
                 table = table.append_column(name, array)
-            tmp = path.with_name(path.name + ".tmp")
-            pq.write_table(table, tmp)
-            tmp.replace(path)
-            tables.append(table)
+            rewritten[file] = table
+        for file, table in rewritten.items():
+            _replace(self.root / file, lambda p, t=table: pq.write_table(t, p))
+        self._write_column_stats(name, episode_stats, total)
         self.info["features"][name] = feature.info()
-        tmp = self.root / "meta" / "info.json.tmp"
-        tmp.write_text(json.dumps(self.info, indent=2))
-        tmp.replace(self.root / "meta" / "info.json")
+        _replace(self.root / "meta" / "info.json", lambda p: p.write_text(json.dumps(self.info, indent=2)))
         self.features[name] = feature
-        self.table = pa.concat_tables(tables)
+        new = LeRobotWriter._column(feature, values)
+        if name in self.table.column_names:
+            self.table = self.table.set_column(self.table.column_names.index(name), name, new)
+        else:
+            self.table = self.table.append_column(name, new)
         self._columns.pop(name, None)
+
+    def _write_column_stats(self, name: str, episode_stats: dict[int, dict[str, list[Any]]], total: Stats) -> None:
+        """Column ``name``'s ``stats/<name>/*`` in every episodes metadata file, and its entry in meta/stats.json."""
+        for path in sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+            table = pq.read_table(path)
+            indices = table.column("episode_index").to_pylist()
+            for stat in STATS:
+                key = f"stats/{name}/{stat}"
+                array = pa.array([episode_stats[i][stat] for i in indices])
+                if key in table.column_names:
+                    table = table.set_column(table.column_names.index(key), key, array)
+                else:
+                    table = table.append_column(key, array)
+            _replace(path, lambda p, t=table: pq.write_table(t, p))
+        path = self.root / "meta" / "stats.json"
+        stats = json.loads(path.read_text()) if path.exists() else {}
+        stats[name] = total.as_dict()
+        _replace(path, lambda p: p.write_text(json.dumps(stats, indent=2)))
+
+
+def _replace(path: Path, write: Any) -> None:
+    """Write ``path`` through a temporary file, so a crash leaves the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
 
 
 def _copy_episodes(sources: Sequence[tuple[Dataset, Sequence[int] | None]], out: str | Path) -> Path:
@@ -266,8 +406,7 @@ def _copy_episodes(sources: Sequence[tuple[Dataset, Sequence[int] | None]], out:
     for ds, keep in sources:
         if ds.table is None:
             continue
-        task_table = pq.read_table(ds.root / "meta" / "tasks.parquet").to_pylist()
-        tasks = {row["task_index"]: row["task"] for row in task_table}
+        tasks = ds.tasks
         episode = ds.episode_index()
         wanted = set(int(e) for e in keep) if keep is not None else None
         rows = ds.table.select(list(features) + ["task_index"]).to_pylist()
