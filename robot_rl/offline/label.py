@@ -166,7 +166,4 @@ def label_dataset(root: str | Path, cfg: LabelConfig, column: str | None = None,
 
 
 def _goal(ds: Dataset) -> str:
-    import pyarrow.parquet as pq
-
-    tasks = pq.read_table(ds.root / "meta" / "tasks.parquet").to_pylist()
-    return tasks[0]["task"] if tasks else ""
+    return next(iter(ds.tasks.values()), "")
