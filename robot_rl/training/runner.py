@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -24,6 +23,8 @@ from robot_rl.training import checkpoints
 from robot_rl.training.episodes import EpisodeTracker
 from robot_rl.training.evaluate import evaluate, film
 from robot_rl.training.plots import plot_curves
+from robot_rl.training.rundir import MetricsLog, RunDir
+from robot_rl.utils.files import signals_deferred
 from robot_rl.utils.signals import sigterm_interrupts
 
 
@@ -158,14 +159,34 @@ class Trainer:
 
             self.robust = Robustness.build(cfg, self.env, cfg.seed + 1000 * self.rank)
         self.iteration, self.env_steps = 0, 0
-        if resume is not None:
-            self._restore(checkpoints.latest_checkpoint(resume))
-            run_dir = resume
-        self.run_dir: Path | None = None
-        if self.rank == 0:
-            self.run_dir = run_dir or checkpoints.new_run_dir(cfg)
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            checkpoints.write_config(self.run_dir, cfg)
+        self.run: RunDir | None = None
+        """The run directory, held (locked) by this process; rank 0 only."""
+        self.resumed = resume is not None
+        self._metrics: MetricsLog | None = None
+        try:
+            if self.rank == 0:  # lock first: a second writer is refused before anything is read or written
+                if resume is not None:
+                    self.run = RunDir.resume(resume)
+                elif run_dir is not None:
+                    Path(run_dir, "checkpoints").mkdir(parents=True, exist_ok=True)
+                    self.run = RunDir(Path(run_dir))
+                else:
+                    self.run = checkpoints.new_run_dir(cfg)
+            if resume is not None:
+                self._restore(checkpoints.latest_checkpoint(resume))
+                if self.run is not None:
+                    self.run.cut_metrics(self.env_steps)  # rows a killed run logged after its last checkpoint
+            if self.run is not None:
+                checkpoints.write_config(self.run, cfg)
+        except BaseException:
+            self.close()
+            raise
+        self.run_dir: Path | None = self.run.path if self.run is not None else None
+
+    def close(self) -> None:
+        """Release the run directory (training's end does; so does the process's)."""
+        if self.run is not None:
+            self.run.close()
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -176,24 +197,30 @@ class Trainer:
         self.ppo.lr = payload["lr"]
         self.iteration, self.env_steps = payload["iteration"], payload["env_steps"]
         if self.robust is not None:
-            from robot_rl.disturbers.hooks import robust_checkpoint
+            from robot_rl.disturbers.hooks import read_robust, robust_checkpoint
 
             extra = robust_checkpoint(path)
             if not extra.is_file():
                 raise checkpoints.CheckpointError(f"{extra} is missing: the run's disturber/curriculum state")
-            self.robust.load_state_dict(torch.load(extra, map_location="cpu", weights_only=True))
+            self.robust.load_state_dict(read_robust(extra))
 
     def save(self) -> Path | None:
+        """The checkpoint of this iteration (with the disturber state and learned reward models);
+        Ctrl-C or ``kill`` meanwhile waits until it is written."""
         if self.run_dir is None:
             return None
+        with signals_deferred():
+            return self._save()
+
+    def _save(self) -> Path:
         if getattr(self.env, "learners", None):  # rewards learned during training
             self.env.save_learned(self.run_dir / "reward_models")
         if self.robust is not None:  # first, so a model checkpoint always has its disturber state
             from robot_rl.disturbers.hooks import robust_checkpoint
 
-            self.robust.save(robust_checkpoint(self.run_dir / "checkpoints" / f"model_{self.iteration}.pt"))
+            self.robust.save(robust_checkpoint(self.run.checkpoint(self.iteration)))
         return checkpoints.save_checkpoint(
-            self.run_dir / "checkpoints" / f"model_{self.iteration}.pt", task=self.cfg.env.task, dims=self.dims,
+            self.run.checkpoint(self.iteration), task=self.cfg.env.task, dims=self.dims,
             model=self.ppo.model, optimizer=self.ppo.optimizer, iteration=self.iteration,
             env_steps=self.env_steps, lr=self.ppo.lr, cfg=self.cfg)
 
@@ -266,25 +293,44 @@ class Trainer:
                 stop = callback is not None and bool(callback(self, row))
         except KeyboardInterrupt:
             interrupted = True
-        finally:
+        except BaseException:
             restore_sigterm()
+            self.close()
+            raise
+        finally:
             if bar is not None:
                 bar.close()
             if writer is not None:
                 writer.close()
-        checkpoint = self.save()
+        try:
+            return self._wrap_up(interrupted)
+        finally:
+            restore_sigterm()
+            self.close()
+
+    def _wrap_up(self, interrupted: bool) -> dict[str, Any]:
+        """Checkpoint, curves and (unless interrupted) the final evaluation and video. An
+        interrupt during the evaluation or video keeps the checkpoint: ``interrupted`` is then
+        ``"evaluation"``."""
+        cfg, robust = self.cfg, self.robust
+        checkpoint = self.run.checkpoint(self.iteration) if self.run is not None else None
         summary: dict[str, Any] = {"run_dir": str(self.run_dir) if self.run_dir else None,
                                    "iterations": self.iteration, "env_steps": self.env_steps,
                                    "interrupted": interrupted, "checkpoint": str(checkpoint) if checkpoint else None}
-        if self.run_dir is not None and metrics_file is not None and metrics_file.exists():
-            summary["curves"] = str(plot_curves(metrics_file, self.run_dir / "curves.png", cfg.env.task))
-            if robust is not None:
-                from robot_rl.disturbers.plots import plot_robustness
+        metrics_file = self.run_dir / "metrics.csv" if self.run_dir else None
+        try:
+            self.save()  # a signal meanwhile is held until the file is whole, then lands below
+            if metrics_file is not None and metrics_file.exists():
+                summary["curves"] = str(plot_curves(metrics_file, self.run_dir / "curves.png", cfg.env.task))
+                if robust is not None:
+                    from robot_rl.disturbers.plots import plot_robustness
 
-                summary["robust_curves"] = str(plot_robustness(metrics_file, self.run_dir / "robust.png",
-                                                               cfg.env.task))
-        if not interrupted and self.rank == 0:
-            summary.update(self.finish())
+                    summary["robust_curves"] = str(plot_robustness(metrics_file, self.run_dir / "robust.png",
+                                                                   cfg.env.task))
+            if not interrupted and self.rank == 0:
+                summary.update(self.finish())
+        except KeyboardInterrupt:
+            summary["interrupted"] = summary["interrupted"] or "evaluation"
         return summary
 
     def _keep_going(self, deadline: float, stop: bool) -> bool:
@@ -336,22 +382,15 @@ class Trainer:
     def _log(self, row: dict[str, float], metrics_file: Path | None, writer) -> None:
         if metrics_file is None:
             return
-        if not hasattr(self, "_columns"):
-            existing = metrics_file.exists() and metrics_file.stat().st_size > 0
-            if existing:
-                with open(metrics_file, newline="") as f:
-                    self._columns = next(csv.reader(f))
-            else:
-                # Episode columns exist from the start although the first episodes end later.
-                task = getattr(self.env, "task", None)
-                names = getattr(self.env, "reward_term_names", None) or (task.reward_term_names if task else tuple)
-                terms = [f"episode/reward/{t}" for t in names()]
-                episode = ["episode/return", "episode/length", "episode/success", *terms]
-                self._columns = list(dict.fromkeys(["iteration", "env_steps", *episode, *row]))
-                with open(metrics_file, "w", newline="") as f:
-                    csv.writer(f).writerow(self._columns)
-        with open(metrics_file, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(c, "") for c in self._columns])
+        if self._metrics is None:
+            # Episode columns exist from the start although the first episodes end later.
+            task = getattr(self.env, "task", None)
+            names = getattr(self.env, "reward_term_names", None) or (task.reward_term_names if task else tuple)
+            terms = [f"episode/reward/{t}" for t in names()]
+            episode = ["episode/return", "episode/length", "episode/success", *terms]
+            columns = list(dict.fromkeys(["iteration", "env_steps", *episode, *row]))
+            self._metrics = MetricsLog.open(metrics_file, columns, append=self.resumed)
+        self._metrics.write(row)
         if writer is not None:
             for key, value in row.items():
                 if key not in ("iteration", "env_steps"):

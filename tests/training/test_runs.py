@@ -91,11 +91,11 @@ def test_corrupted_and_mismatched_checkpoints_say_so(tmp_path: Path) -> None:
         load_checkpoint(good, task="panda_reach", dims={"actor_obs": 42, "critic_obs": 50, "actions": 8})
     broken = tmp_path / "broken.pt"
     broken.write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="broken.pt is corrupted or not a robot_rl checkpoint"):
+    with pytest.raises(CheckpointError, match="broken.pt is truncated or not a torch file"):
         load_checkpoint(broken)
     stranger = tmp_path / "stranger.pt"
     torch.save({"weights": torch.zeros(3)}, stranger)
-    with pytest.raises(CheckpointError, match="not a robot_rl PPO checkpoint"):
+    with pytest.raises(CheckpointError, match="stranger.pt is not a robot_rl PPO checkpoint"):
         load_checkpoint(stranger)
     # Resuming a panda_push run from a panda_reach checkpoint fails before training.
     push = TrainConfig(**{**cfg.__dict__, "env": EnvConfig(task="panda_push", num_envs=8)})
@@ -182,3 +182,16 @@ def test_exported_file_loads_with_torch_alone(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 8) True"
+
+
+def test_resume_after_a_kill_drops_the_rows_past_the_last_checkpoint(tmp_path: Path) -> None:
+    cfg = small_config(tmp_path, steps=3 * 64, checkpoint_every=2)
+    first = Trainer(cfg)
+    first.train()
+    (first.run_dir / "checkpoints" / "model_3.pt").unlink()  # as if SIGKILLed after logging iteration 3
+    rows = list(csv.DictReader(open(first.run_dir / "metrics.csv")))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
+    longer = TrainConfig(**{**cfg.__dict__, "budget": BudgetConfig(env_steps=4 * 64)})
+    Trainer(longer, resume=first.run_dir).train()
+    rows = list(csv.DictReader(open(first.run_dir / "metrics.csv")))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]  # iteration 3 once, from the resumed run

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from robot_rl.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from robot_rl.utils.files import (CorruptFileError, WriteError, digest, read_checked, signals_deferred,
-                                  write_checked)
+from robot_rl.utils.files import CorruptFileError, WriteError, digest, read_checked, signals_deferred, write_checked
 
 
 def checkpoint(path: Path) -> Path:
@@ -46,8 +45,9 @@ def one_line(error: pytest.ExceptionInfo) -> str:
 
 
 def test_digest_sees_every_value_and_tensor_byte() -> None:
-    base = {"a": torch.arange(6.0).reshape(2, 3), "b": [1, 2.5, "x", None], "c": {"d": torch.zeros(2, dtype=torch.bool)}}
-    same = {"c": {"d": torch.zeros(2, dtype=torch.bool)}, "b": [1, 2.5, "x", None], "a": torch.arange(6.0).reshape(2, 3)}
+    a, d = torch.arange(6.0).reshape(2, 3), torch.zeros(2, dtype=torch.bool)
+    base = {"a": a, "b": [1, 2.5, "x", None], "c": {"d": d}}
+    same = {"c": {"d": d.clone()}, "b": [1, 2.5, "x", None], "a": a.clone()}
     assert digest(base) == digest(same)  # key order does not matter
     flipped = {**base, "a": base["a"].clone()}
     flipped["a"].view(torch.int32)[0, 1] ^= 1  # one bit of one float
