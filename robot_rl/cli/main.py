@@ -84,6 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, RuntimeError) as error:
         print(f"robot-rl {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"robot-rl {args.command}: error: {os_message(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # commands that save work say what they saved themselves
+        print(f"robot-rl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def os_message(error: OSError) -> str:
+    """One line for an operating-system error: the path, what went wrong, and a fix where one is clear."""
+    if error.filename is None or not error.strerror:
+        return str(error)
+    fix = {13: "choose a path you can write to", 20: "a file stands where a folder is needed; choose another path",
+           17: "choose a new path", 28: "free disk space or write elsewhere", 30: "choose a writable path",
+           1: "choose a path you can write to"}.get(error.errno, "")
+    return f"{error.filename}: {error.strerror.lower()}" + (f"; {fix}" if fix else "")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     torch.set_num_threads(1)
+    if min(args.image_size) < 1:
+        raise ValueError(f"--image-size {args.image_size[0]} {args.image_size[1]}: height and width must be at "
+                         "least 1 pixel, e.g. --image-size 64 64")
+    if os.path.lexists(args.out):
+        raise ValueError(f"--out {args.out} already exists; record into a new directory (a dataset is never "
+                         "written over)")
     qualities = parse_mix(args.mix, args.episodes)
     out = record(args.task, args.out, args.source, args.episodes, qualities, args.num_envs, args.camera,
                  tuple(args.image_size), args.seed, task_overrides=parse_task_set(args.task_set))

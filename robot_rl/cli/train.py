@@ -35,6 +35,7 @@ def load_config(args: argparse.Namespace):
     from robot_rl.envs.gym_vector import gym_id
     from robot_rl.rewards.base import load_modules
     from robot_rl.training.checkpoints import read_config
+    from robot_rl.training.rundir import config_changes
 
     if args.resume:
         base = to_dict(read_config(Path(args.resume)))
@@ -43,6 +44,8 @@ def load_config(args: argparse.Namespace):
         except ConfigError as error:
             raise ConfigError(f"{args.resume}/config.yaml: {error}") from None
         source = f"{args.resume}/config.yaml"
+        if changes := config_changes(base, to_dict(cfg)):
+            print(f"resuming {args.resume} with changed settings: {'; '.join(changes)}")
     elif args.launch:
         cfg, source = load(TrainConfig, args.launch, args.overrides), args.launch
     else:
@@ -64,12 +67,25 @@ def load_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from robot_rl.utils.signals import sigterm_interrupts
+
+    cfg = load_config(args)
+    restore_signals = sigterm_interrupts()  # kill and a closed terminal stop the run as Ctrl-C does
+    try:
+        return _train(cfg, args)
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing was saved", file=sys.stderr)
+        return 130
+    finally:
+        restore_signals()
+
+
+def _train(cfg, args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
     from robot_rl.training.runner import Trainer
 
-    cfg = load_config(args)
     joined = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
     if joined:
         if torch.cuda.is_available():  # one GPU per process: "cuda" then means this process's GPU
@@ -102,8 +118,13 @@ def report(summary: dict) -> int:
     if "curves" in summary:
         print(f"  curves:      {summary['curves']}")
     print_evaluation(summary)
+    if summary["interrupted"] == "evaluation":
+        print(f"interrupted during the final evaluation: training is done and {summary['checkpoint']} is saved; "
+              f"evaluate it with: robot-rl eval {run_dir} --video", file=sys.stderr)
+        return 130
     if summary["interrupted"]:
-        print(f"interrupted: saved the checkpoint; continue with: robot-rl train --resume {run_dir}", file=sys.stderr)
+        print(f"interrupted: saved {summary['checkpoint']}; continue with: robot-rl train --resume {run_dir}",
+              file=sys.stderr)
         return 130
     return 0
 
