@@ -163,11 +163,11 @@ class Dataset:
                 table = pq.read_table(self.root / name)
             except (OSError, pa.ArrowInvalid) as error:
                 verb = "is unreadable and was" if len(ids) == 1 else "are unreadable and were"
-                message = f"{episodes_text(ids)} ({name}) {verb} skipped: {str(error).splitlines()[0]}"
+                message = f"{episodes_text(ids)} ({self.root / name}) {verb} skipped: {str(error).splitlines()[0]}"
                 self.problems.append(message)
                 warnings.warn(message, stacklevel=2)
                 continue
-            where = f"{name} ({episodes_text(ids)})"
+            where = f"{self.root / name} ({episodes_text(ids)})"
             rows = episode_rows(table, held, where)
             table = self._conform(table, where)
             for e, r in zip(held, rows, strict=True):
@@ -234,8 +234,8 @@ class Dataset:
                 values = np.array(col.flatten().to_numpy(zero_copy_only=False)).reshape(len(col), *feature.shape)
             bad = first_nonfinite(values)
             if bad is not None:
-                raise DatasetError(f"{self._locate(bad[0])}: column {name!r} is {bad[1]} ({self._spread(values)} "
-                                   "hold NaN or infinity); drop those episodes (filter_episodes, or episodes=) or "
+                raise DatasetError(f"{self._locate(bad[0])}: column {name!r} is {bad[1]} (NaN or infinity in "
+                                   f"{self._spread(values)}); drop those episodes (filter_episodes, or episodes=) or "
                                    "rewrite the column")
             self._columns[name] = values
         return self._columns[name]
@@ -321,8 +321,8 @@ class Dataset:
             raise DatasetError(f"{self.root}: add a column only with every episode loaded and readable")
         bad = first_nonfinite(values)
         if bad is not None:
-            raise DatasetError(f"{self._locate(bad[0])}: new column {name!r} is {bad[1]} ({self._spread(values)} "
-                               "are NaN or infinite); nothing was written: fix what computed the values")
+            raise DatasetError(f"{self._locate(bad[0])}: new column {name!r} is {bad[1]} (NaN or infinity in "
+                               f"{self._spread(values)}); nothing was written: fix what computed the values")
         shape = values.shape[1:] or (1,)
         feature = Feature("float32", tuple(shape))
         per_file: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}

@@ -205,7 +205,7 @@ def test_nonfinite_value_is_named_when_read(tmp_path: Path) -> None:
                                     pa.array(rewards, pa.float32())), path)
     ds = Dataset(tmp_path / "ds")
     with pytest.raises(DatasetError, match=r"file-001.parquet, episode 3, frame 1: column 'next.reward' is nan "
-                                           r"\(2 frames of 2 episodes hold NaN or infinity\)"):
+                                           r"\(NaN or infinity in 2 frames of 2 episodes\)"):
         ds.transitions(obs="observation.state")
     assert len(Dataset(tmp_path / "ds", episodes=[0, 1, 2]).transitions(obs="observation.state")) == 13
 
@@ -215,8 +215,8 @@ def test_add_column_refuses_nonfinite_values(tmp_path: Path) -> None:
     ds = Dataset(tmp_path / "ds")
     values = np.zeros(20)
     values[11:] = np.nan  # episode 2 from its frame 1 on, and every frame of episodes 3 and 4
-    with pytest.raises(DatasetError, match=r"episode 2, frame 1: new column 'next.reward.vlm' is nan \(9 frames of "
-                                           r"3 episodes are NaN or infinite\); nothing was written"):
+    with pytest.raises(DatasetError, match=r"episode 2, frame 1: new column 'next.reward.vlm' is nan \(NaN or "
+                                           r"infinity in 9 frames of 3 episodes\); nothing was written"):
         ds.add_column("next.reward.vlm", values)
     assert "next.reward.vlm" not in Dataset(tmp_path / "ds").features
     assert "next.reward.vlm" not in pq.read_table(tmp_path / "ds/data/chunk-000/file-000.parquet").column_names
@@ -232,8 +232,8 @@ def test_string_column_is_named_with_file_and_episodes(tmp_path: Path) -> None:
         Dataset(tmp_path / "ds")
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith("data/chunk-000/file-001.parquet (episodes 2, 3, 4): column 'next.reward' holds "
-                              "string values but meta/info.json declares float32[1]")
+    assert message.startswith(f"{path} (episodes 2, 3, 4): column 'next.reward' holds string values but "
+                              "meta/info.json declares float32[1]")
 
 
 def test_invalid_info_json_names_the_file(tmp_path: Path) -> None:
