@@ -168,8 +168,8 @@ class Dataset:
                 warnings.warn(message, stacklevel=2)
                 continue
             where = f"{self.root / name} ({episodes_text(ids)})"
-            rows = episode_rows(table, held, where)
             table = self._conform(table, where)
+            rows = episode_rows(table, held, where)
             for e, r in zip(held, rows, strict=True):
                 contiguous = len(r) == 0 or r[-1] - r[0] + 1 == len(r)
                 parts[e["episode_index"]] = (e, table.slice(r[0], len(r)) if contiguous and len(r) else table.take(r),
