@@ -8,6 +8,12 @@ transition record on /policy/transition. Malformed joint states (wrong names or 
 are logged and no command is sent; stale states, the e-stop and bad actions make the safety
 filter hold. The policy file is checked against the robot before the node joins the network.
 
+An episode ends at the goal (or the time limit). A new one starts only once the goal changes: the
+next ``target`` entry differs or the target topic brings another goal. Until then the node holds
+the arm at its last safe command and publishes no transition, so a fixed target is one episode,
+held. With ``episodes:=K`` the node ends after K episodes, or earlier when the goal it reached is
+the only one it was given (nothing else can start). On stop it sends the hold once more.
+
 With ``learn:=true`` the node also takes the actor weights ``learner_node`` publishes on
 /policy/weights: they are checked against the loaded policy when they arrive (weights that do
 not fit are refused, the old ones kept) and swapped in between two control steps, never during one.
@@ -48,7 +54,8 @@ class PolicyNodeParams:
     target: tuple[float, ...] = param((), "goals [x, y, z, x, y, z, ...] (m), one per episode, cycled; "
                                           "empty: read them from the robot's target topic")
     episode_length_s: float = param(0.0, "episode time limit (s); 0 uses the task's")
-    episodes: int = param(0, "stop after this many episodes; 0 runs until stopped")
+    episodes: int = param(0, "stop after this many episodes (or once a fixed goal is reached and no other goal "
+                             "follows); 0 runs until stopped, holding at a reached goal until it changes")
     end_on_success: bool = param(True, "end an episode when the goal is reached (else only at the time limit)")
     teleop: bool = param(True, "listen to the teleop topics (intervention)")
     wait_for_recorder_s: float = param(0.0, "before moving, wait this long for a subscriber on the transition "
@@ -257,11 +264,26 @@ class PolicyNode:
             if shutdown.wait(0.05):
                 return
 
+    def hold(self, reading: RobotReading, age: float, reason: str) -> None:
+        """Re-send the last safe command (the measured position before any): a position-controlled
+        arm stays where it is. The e-stop and stale-state rules apply as on every step."""
+        decision = self.safety.hold(ArmState(reading.q, reading.gripper_width / 2, age), reason)
+        if decision.command is not None:
+            self.publish_command(decision.command)
+        self.holding_pub.publish(M.boolean(True))
+
+    def fixed_goal_done(self, reached: np.ndarray) -> bool:
+        """The goals come from the ``target`` parameter and every one of them is ``reached``:
+        no other episode can ever start."""
+        return bool(len(self.goals)) and all(np.array_equal(g, reached) for g in self.goals)
+
     def spin(self, shutdown: Shutdown) -> int:
         if self.params.wait_for_recorder_s > 0:
             self.wait_for_recorder(shutdown)
         episode, step = 0, 0
         previous = np.zeros(self.task.action_dim)
+        reached: np.ndarray | None = None
+        """The goal the last episode reached: no new episode starts while it is still the goal."""
         rate = Rate(1.0 / self.control_dt)
         self.log.info("running %s at %g Hz on %s", self.meta["task"], 1.0 / self.control_dt, self.config.command_topic)
         while not shutdown:
@@ -277,6 +299,12 @@ class PolicyNode:
                 self.warn.warning("wait-goal", "waiting for a goal on %s", self.config.topics.target)
                 continue
             reading, age = latest
+            if reached is not None:
+                if np.array_equal(goal, reached):
+                    self.hold(reading, age, "goal reached")
+                    continue
+                reached = None
+                self.log.info("new goal %s: episode %d starts", np.round(goal, 4).tolist(), episode)
             obs = self.task.observe(reading, previous, goal)
             policy_action = self.act(obs)
             person = self.mux.read(reading, policy_action)
@@ -302,7 +330,23 @@ class PolicyNode:
                 episode, step, previous = episode + 1, 0, np.zeros(self.task.action_dim)
                 if self.params.episodes and episode >= self.params.episodes:
                     break
+                if success:
+                    reached = goal.copy()
+                    if self.params.episodes and self.fixed_goal_done(reached):
+                        self.log.info("the only goal is reached: stopping after %d of %d episodes", episode,
+                                      self.params.episodes)
+                        break
+                    until = ("until stopped (the target is fixed)" if self.fixed_goal_done(reached) else
+                             f"until {'the next target' if len(self.goals) else self.config.topics.target} differs")
+                    self.log.info("holding at the goal %s", until)
+        self.stop_holding()
         return 0
+
+    def stop_holding(self) -> None:
+        """On the way out: leave the arm holding its last safe command."""
+        latest = self.states.read()
+        if latest is not None and self.states.invalid is None:
+            self.hold(*latest, "policy node stopping")
 
     def close(self) -> None:
         self.transport.close()

@@ -94,6 +94,16 @@ class SafetyFilter:
         self.last_command = command
         return Decision(command.copy(), True, False, (reason,))
 
+    def hold(self, state: ArmState | None, reason: str) -> Decision:
+        """Hold on purpose (goal reached, stopping): the e-stop's hold while it is latched, else the
+        last safe command, or the measured position before any."""
+        if state is None:
+            return Decision(None, True, False, ("no valid joint state",))
+        self._last_state = state
+        if self.estopped:
+            return self.filter(np.full(self.dof + 1, np.nan), state)
+        return self._hold(state, reason)
+
     def filter(self, target: np.ndarray, state: ArmState | None) -> Decision:
         """Decide what to send for ``target`` float[J+1] given the newest valid ``state``."""
         if state is None:

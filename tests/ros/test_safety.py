@@ -162,3 +162,16 @@ def test_a_tight_box_shortens_moves(target: list[float]) -> None:
     safety = SafetyFilter(tight, DT)
     decision = safety.filter(np.array(target), state(np.array(CONFIG.home)))
     assert safety.box_distance(safety.arm.tcp(decision.command[:7])) < 1e-9
+
+
+def test_an_intended_hold_resends_the_last_safe_command_or_the_estop_hold() -> None:
+    safety = SafetyFilter(CONFIG, DT)
+    q = near_home([0.0] * 7)
+    assert safety.hold(None, "stopping").command is None
+    np.testing.assert_array_equal(safety.hold(state(q), "stopping").command, np.append(q, 0.02))  # nothing sent yet
+    sent = safety.filter(np.append(q + 0.01, 0.03), state(q)).command
+    decision = safety.hold(state(q + 0.005), "goal reached")
+    assert decision.hold and decision.reasons == ("goal reached",)
+    np.testing.assert_array_equal(decision.command, sent)
+    safety.estop()
+    np.testing.assert_array_equal(safety.hold(state(q + 0.02), "stopping").command, np.append(q + 0.005, 0.02))
