@@ -9,11 +9,14 @@ complete bag per episode: joint states, camera, commands, transitions, e-stop, t
 ``policy_action``, ``intervention``, ``next.reward``, ``next.done``, ``next.success``, ``hold`` and
 ``weights_version`` (the learner's weights version that acted; 0: the policy file's own).
 Both are finished whenever an episode ends, so a crash loses at most the open episode; a clean
-stop (SIGINT) also keeps the open one.
+stop (SIGINT) also keeps the open one. A bag opens with an episode's first transition and also
+holds the ``preroll_s`` seconds before it; what arrives between episodes (the arm holding at a
+reached goal) is kept no longer, so every bag is one dataset episode and nothing else.
 """
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -41,6 +44,8 @@ class RecorderParams:
     fps: float = param(20.0, "control rate written to the LeRobot metadata (Hz)")
     task: str = param("", "task description stored with each episode")
     images: bool = param(True, "put camera images into the LeRobot dataset")
+    preroll_s: float = param(2.0, "also put the messages of this many seconds before an episode's first "
+                                  "transition into its bag")
     backend: str = param("auto", "transport: auto, cyclone or rclpy")
 
 
@@ -71,9 +76,11 @@ def recorded_topics(config: RobotConfig) -> list[tuple[str, str, Any]]:
 
 
 class BagSeries:
-    """One rosbag2 per episode, opened on the first message and closed when the episode ends."""
+    """One rosbag2 per episode, opened by the episode's first transition (with the last
+    ``preroll_s`` of messages before it) and closed when the episode ends. Between episodes
+    messages only wait in the pre-roll, so no bag exists without an episode."""
 
-    def __init__(self, root: Path, storage: str, topics: list[tuple[str, str, Any]]) -> None:
+    def __init__(self, root: Path, storage: str, topics: list[tuple[str, str, Any]], preroll_s: float = 2.0) -> None:
         from rosbags.rosbag2 import StoragePlugin
 
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -83,15 +90,26 @@ class BagSeries:
         self.index = 0
         self.writer: Any = None
         self.connections: dict[str, Any] = {}
+        self.preroll_ns = int(preroll_s * 1e9)
+        self.preroll: collections.deque[tuple[str, bytes, int]] = collections.deque()
 
-    def write(self, topic: str, data: bytes, stamp_ns: int) -> None:
+    def write(self, topic: str, data: bytes, stamp_ns: int, starts_episode: bool = False) -> None:
+        """Store one message; ``starts_episode`` (a transition) opens the episode's bag if none is open."""
         if self.writer is None:
+            while self.preroll and self.preroll[0][2] < stamp_ns - self.preroll_ns:
+                self.preroll.popleft()
+            if not starts_episode:
+                self.preroll.append((topic, data, stamp_ns))
+                return
             from rosbags.rosbag2 import Writer
 
             self.writer = Writer(self.root / f"episode_{self.index:06d}", version=9, storage_plugin=self.plugin)
             self.writer.open()
             self.connections = {name: self.writer.add_connection(name, ros_type, typestore=M.TYPESTORE)
                                 for name, ros_type, _ in self.topics}
+            while self.preroll:
+                name, earlier, stamp = self.preroll.popleft()
+                self.writer.write(self.connections[name], stamp, earlier)
         self.writer.write(self.connections[topic], stamp_ns, data)
 
     def end_episode(self) -> None:
@@ -110,7 +128,7 @@ class Recorder:
         out = check_writable(Path(params.output) / time.strftime("%Y-%m-%d_%H-%M-%S"))
         self.output = out
         self.topics = recorded_topics(config)
-        self.bags = BagSeries(out / "rosbag2", params.storage, self.topics)
+        self.bags = BagSeries(out / "rosbag2", params.storage, self.topics, params.preroll_s)
         self.lerobot_root = out / "lerobot"
         self.writer_class = LeRobotWriter
         self.dataset: Any = None  # created on the first transition, when sizes are known
@@ -148,7 +166,7 @@ class Recorder:
     def _drain(self) -> None:
         while (item := self.queue.get()) is not None:
             topic, data, stamp = item
-            self.bags.write(topic, data, stamp)
+            self.bags.write(topic, data, stamp, starts_episode=topic == self.config.topics.transition)
             if topic == self.config.topics.transition:
                 self.on_transition(from_message(M.decode(data, M.FLOAT64_ARRAY)))
             elif topic == self.config.topics.image and self.params.images:

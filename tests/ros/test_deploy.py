@@ -71,6 +71,7 @@ def test_policy_reaches_goals_on_fake_arm_and_recordings_match(reach_policy: Pat
     run_dir = next((tmp_path / "rec").iterdir())
     # rosbag2 (sqlite3), one per episode, read back with rosbags.
     bags = sorted((run_dir / "rosbag2").iterdir())
+    assert [b.name for b in bags] == ["episode_000000", "episode_000001"]  # no bag after the last episode
     assert (bags[0] / f"{bags[0].name}.db3").is_file()
     in_bags = [from_message(m) for bag in bags for m in read_bag(bag).get(CONFIG.topics.transition, [])]
     assert [(t.episode, t.step) for t in in_bags] == [(t.episode, t.step) for t in transitions]
