@@ -1,9 +1,11 @@
-"""What every node shares: logging, a clean stop on SIGINT/SIGTERM, one-line fatal errors, and a
-fixed-rate loop."""
+"""What every node shares: logging, a clean stop on SIGINT/SIGTERM/SIGHUP, one-line fatal errors,
+a fixed-rate loop, and a guard that stops a node whose ``robot-rl deploy`` died."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,12 +26,18 @@ def setup_logging(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+PARENT_ENV = "ROBOT_RL_DEPLOY_PID"
+"""Set by ``robot-rl deploy`` in its nodes' environment: the pid whose death must stop them."""
+_PR_SET_PDEATHSIG = 1
+
+
 class Shutdown:
-    """Set by SIGINT or SIGTERM (what ``ros2 launch`` and ``robot-rl deploy`` send on stop)."""
+    """Set by SIGINT, SIGTERM or SIGHUP (what ``ros2 launch`` and ``robot-rl deploy`` send on stop,
+    and what a closing terminal sends)."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda *_: self.event.set())
 
     def __bool__(self) -> bool:
@@ -76,8 +84,33 @@ class Rate:
             self._next += missed * self.period
 
 
+def stop_with_parent() -> None:
+    """When started by ``robot-rl deploy`` (``ROBOT_RL_DEPLOY_PID`` set), stop this node when deploy
+    dies, even by SIGKILL: a node left running would keep commanding the robot. Linux delivers
+    SIGTERM (a clean stop) through ``PR_SET_PDEATHSIG``; elsewhere a thread polls the parent."""
+    expected = os.environ.get(PARENT_ENV, "")
+    if not expected.isdigit():
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != int(expected):  # deploy died before the guard was set
+                raise SystemExit(f"error: robot-rl deploy (pid {expected}) is gone; not starting")
+            return
+
+    def watch() -> None:
+        while os.getppid() == int(expected):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if os.getppid() != int(expected):
+        raise SystemExit(f"error: robot-rl deploy (pid {expected}) is gone; not starting")
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a node's ``main`` and turn expected failures into one line and exit code 2."""
+    stop_with_parent()
     try:
         return main(argv)
     except (ConfigError, TransportError, NodeError, FileNotFoundError, PermissionError, ValueError) as error:

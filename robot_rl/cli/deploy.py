@@ -9,13 +9,17 @@ topics, without ROS installed. Starts the same nodes ``launch/ros/*.launch.py`` 
 Everything that can be checked is checked before a node starts: the robot file, the policy
 (task, observation and action sizes), with ``--record`` that the directory is writable, and with
 ``--learn`` that the settings load and the policy's weights can be replaced by learned ones.
-Ctrl-C stops every node (the learner writes its checkpoint and the recorder finishes its files
-first).
+Ctrl-C, SIGTERM or SIGHUP stops every node, the policy node first (it leaves the arm holding its
+last safe command), then the arm, the learner (it writes its checkpoint) and the recorder (it
+finishes its files); a node that does not stop in time is killed. The nodes run in their own process
+group and also stop when deploy itself dies (even by SIGKILL). With ``--episodes K`` deploy ends by
+itself; a fixed ``--target`` is one episode, after which the arm holds at the goal.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -120,44 +124,100 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return nodes
 
 
-def _stop(procs: dict[str, subprocess.Popen], timeout: float = 15.0) -> None:
-    # The policy first (no new commands), then the arm, the learner (it checkpoints what it has
-    # learned) and the recorder last (it flushes what it has).
-    for name in sorted(procs, key=lambda n: {"policy_node": 0, "fake_arm": 1, "learner_node": 2, "recorder": 3}[n]):
+STOP_ORDER = ("policy_node", "fake_arm", "learner_node", "recorder")
+"""The policy first (no new commands), then the arm, the learner (it checkpoints what it has
+learned) and the recorder last (it flushes what it has)."""
+STOP_TIMEOUT_S = {"policy_node": 10.0, "fake_arm": 10.0, "learner_node": 60.0, "recorder": 60.0}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(procs: dict[str, subprocess.Popen]) -> list[str]:
+    """Stop every node (SIGINT to its process group, a bounded wait, then SIGKILL); the names of
+    those that had to be killed."""
+    killed = []
+    for name in sorted(procs, key=STOP_ORDER.index):
         proc = procs[name]
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            _signal_group(proc, signal.SIGINT)
             try:
-                proc.wait(timeout)
+                proc.wait(STOP_TIMEOUT_S[name])
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                killed.append(name)
+        _signal_group(proc, signal.SIGKILL)  # whatever the node started and left behind, too
+        proc.wait()
+    return killed
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):  # the group is gone (or only a zombie is left)
+        pass
+
+
+def _recordings(root: Path, before: set[Path]) -> str:
+    """What the recorder wrote in this run, as a phrase for the last line."""
+    from robot_rl.data.lerobot import read_info
+
+    runs = sorted(set(root.iterdir()) - before) if root.is_dir() else []
+    if not runs:
+        return f"nothing recorded in {root}"
+    try:
+        episodes = read_info(runs[-1] / "lerobot")["total_episodes"]
+    except (OSError, ValueError, KeyError):
+        episodes = 0
+    return f"{episodes} episode(s) recorded in {runs[-1]}"
 
 
 def run(args: argparse.Namespace) -> int:
     nodes = plan(args)
+    record = Path(args.record).resolve() if args.record else None
+    before = set(record.iterdir()) if record is not None else set()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    env = {**os.environ, "ROBOT_RL_DEPLOY_PID": str(os.getpid())}  # robot_rl_ros.node.PARENT_ENV
     procs: dict[str, subprocess.Popen] = {}
     failed = None
     try:
         for name, command in nodes:
+            if received:
+                break
             print(f"starting {name}: {' '.join(command)}", file=sys.stderr)
-            procs[name] = subprocess.Popen(command)
-        while failed is None:
+            # Their own session: a terminal's Ctrl-C reaches deploy only, which stops them in order.
+            procs[name] = subprocess.Popen(command, env=env, start_new_session=True)
+        while failed is None and not received:
             time.sleep(0.1)
             for name, proc in procs.items():
                 code = proc.poll()
                 if code is not None and (name != "policy_node" or code != 0):
                     failed = (name, code)
                     break
-            if procs["policy_node"].poll() == 0:
+            if "policy_node" in procs and procs["policy_node"].poll() == 0:
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
-        _stop(procs)
+        # A second signal while the nodes stop changes nothing: every wait below is bounded.
+        killed = _stop(procs)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    saved = _recordings(record, before) if record is not None else "nothing recorded (no --record)"
+    forced = f"; {', '.join(killed)} did not stop within its time and was killed" if killed else ""
     if failed is not None:
-        raise RuntimeError(f"{failed[0]} exited with code {failed[1]} (its error is printed above); all nodes stopped")
-    return 0
+        raise RuntimeError(f"{failed[0]} exited with code {failed[1]} (its error is printed above); all nodes "
+                           f"stopped; {saved}{forced}")
+    why = f"stopped by {signal.Signals(received[0]).name}" if received else "the policy node finished its episodes"
+    _say(f"robot-rl deploy: {why}; all nodes stopped; {saved}{forced}")
+    return 128 + received[0] if received else 0
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except OSError:  # the terminal that would show it is gone (SIGHUP)
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (ValueError, KeyError, FileNotFoundError, ModuleNotFoundError, RuntimeError) as error:
-        print(f"robot-rl deploy: error: {error}", file=sys.stderr)
+        _say(f"robot-rl deploy: error: {error}")
         return 2
+    except KeyboardInterrupt:  # before any node started
+        _say("robot-rl deploy: interrupted before any node started; nothing to stop")
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":
