@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from robot_rl_ros import messages as M
 from robot_rl_ros import weights as W
@@ -80,7 +79,7 @@ class LearnerNodeParams:
 def find_checkpoint(resume: str) -> Path:
     """The checkpoint ``resume`` names: a file as given, or a run directory's newest
     ``checkpoints/model_<steps>.pt``. FileNotFoundError saying what to give otherwise."""
-    from robot_rl.training.checkpoints import newest_checkpoint
+    from robot_rl.training.rundir import newest_checkpoint
 
     path = Path(resume)
     if path.is_file():
@@ -98,18 +97,15 @@ def find_checkpoint(resume: str) -> Path:
 def read_checkpoint(path: Path, task: str, cfg: Any, params: LearnerNodeParams) -> dict[str, Any]:
     """A learner checkpoint's contents, checked against the task and the config's network sizes;
     ``robot_rl.training.checkpoints.CheckpointError`` naming the problem and the fix otherwise."""
-    import torch
-
     from robot_rl.offline.trainer import CHECKPOINT_FORMAT
-    from robot_rl.training.checkpoints import UNREADABLE, CheckpointError
+    from robot_rl.training.checkpoints import CheckpointError
+    from robot_rl.utils.files import CorruptFileError, read_checked
 
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except UNREADABLE as error:
-        first = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(f"resume: {path} is not a checkpoint torch can read ({type(error).__name__}: "
-                              f"{first}); give the run directory or another of its checkpoints/model_<steps>.pt"
-                              ) from None
+        payload = read_checked(path, None, "checkpoint")
+    except CorruptFileError as error:
+        raise CheckpointError(f"resume: {error}; give the run directory or another of its "
+                              "checkpoints/model_<steps>.pt") from None
     keys = ("state", "env_steps", "weights_version", "updates")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or payload.get("algo") != "sac" \
             or any(k not in payload for k in keys):
@@ -135,15 +131,6 @@ def read_checkpoint(path: Path, task: str, cfg: Any, params: LearnerNodeParams) 
                               + f"; set them in {params.config} to the checkpoint's values, or start a new run "
                               "without resume")
     return payload
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def _row(values: tuple, terminal: bool) -> list[Any]:
@@ -172,7 +159,7 @@ class LearnerNode:
         from robot_rl.configs.offline import OfflineConfig
         from robot_rl.data.dataset import DatasetError
         from robot_rl.offline.finetune import OnlineLearner, TransitionStream, demo_transitions
-        from robot_rl.offline.trainer import MetricsLog, new_run_dir
+        from robot_rl.training.rundir import RunDir
 
         if params.publish_every < 1 or params.checkpoint_every < 0:
             raise ConfigError(f"publish_every must be at least 1 and checkpoint_every at least 0, got "
@@ -227,10 +214,12 @@ class LearnerNode:
         """The learner's version minus the acting one, per record since the last metrics row."""
         self.resolved = {**to_dict(cfg), "learner_node": dataclasses.asdict(params)}
         run_dir = self._resume(checkpoint, payload) if checkpoint is not None and payload is not None else None
-        self.run_dir = run_dir or new_run_dir(cfg.root, task)
+        # One writer per run directory: a second learner resuming the same run is refused here.
+        self.run = RunDir.resume(run_dir) if run_dir is not None else RunDir.create(cfg.root, task)
+        self.run_dir = self.run.path
         if run_dir is None:
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.resolved, sort_keys=False))
-        self.metrics = MetricsLog.open(self.run_dir / "metrics.csv", _METRICS, append=run_dir is not None)
+            self.run.write_config(self.resolved)
+        self.metrics = self.run.metrics(_METRICS, resume_step=self.env_steps if run_dir is not None else None)
         self.started = time.monotonic()
 
         self.transport = t = transport or make_transport(node_name, params.backend, namespace)
@@ -251,7 +240,8 @@ class LearnerNode:
         written with ``checkpoint``) the buffers; returns the run directory to keep writing, or
         None for a new one (a checkpoint outside a run's checkpoints/ folder, or not its newest)."""
         from robot_rl.offline.finetune import REPLAY_FILE
-        from robot_rl.training.checkpoints import CheckpointError, newest_checkpoint
+        from robot_rl.training.checkpoints import CheckpointError
+        from robot_rl.training.rundir import config_changes, newest_checkpoint
 
         saved = payload.get("config") or {}
         try:
@@ -266,9 +256,7 @@ class LearnerNode:
         self.env_steps, self.updates = int(payload["env_steps"]), int(payload["updates"])
         self.version = int(payload["weights_version"])
         self.last_publish = self.env_steps
-        ours, theirs = _flat({**self.resolved, "learner_node": {}}), _flat({**saved, "learner_node": {}})
-        changed = [f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}" for k in sorted(set(ours) | set(theirs))
-                   if ours.get(k) != theirs.get(k)]
+        changed = config_changes({**saved, "learner_node": {}}, {**self.resolved, "learner_node": {}})
         if changed:
             self.log.info("resuming with settings that differ from the checkpoint's: %s", "; ".join(changed))
 
@@ -399,27 +387,29 @@ class LearnerNode:
         from robot_rl.offline.finetune import REPLAY_FILE
         from robot_rl.offline.trainer import CHECKPOINT_FORMAT, ExportView
         from robot_rl.training.export import export_policy
+        from robot_rl.utils.files import signals_deferred, write_checked
 
-        checkpoint = self.run_dir / "checkpoints" / f"model_{self.env_steps}.pt"
-        if self.params.save_replay:
-            self.learner.save_replay(checkpoint.with_name(REPLAY_FILE), self.env_steps)
-        state = {"format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.updates,
-                 "env_steps": self.env_steps, "weights_version": self.version, "state": self.algo.state_dict(),
-                 "generator": self.learner.generator.get_state(), "config": self.resolved}
-        torch.save(state, checkpoint.with_suffix(".tmp"))
-        checkpoint.with_suffix(".tmp").replace(checkpoint)
-        meta = {**self.meta, "checkpoint": str(checkpoint), "weights_version": self.version}
-        low = torch.tensor(meta["action_low"], dtype=torch.float32)
-        high = torch.tensor(meta["action_high"], dtype=torch.float32)
-        policy = self.run_dir / "policy.pt"
-        export_policy(ExportView(self.algo.actor, len(low)), policy.with_suffix(".tmp"), meta, low, high)
-        policy.with_suffix(".tmp").replace(policy)
+        checkpoint = self.run.checkpoint(self.env_steps)
+        with signals_deferred():  # the buffers, the checkpoint and the policy land together
+            if self.params.save_replay:
+                self.learner.save_replay(checkpoint.with_name(REPLAY_FILE), self.env_steps)
+            write_checked(checkpoint, {
+                "format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.updates,
+                "env_steps": self.env_steps, "weights_version": self.version, "state": self.algo.state_dict(),
+                "generator": self.learner.generator.get_state(), "config": self.resolved})
+            meta = {**self.meta, "checkpoint": str(checkpoint), "weights_version": self.version}
+            low = torch.tensor(meta["action_low"], dtype=torch.float32)
+            high = torch.tensor(meta["action_high"], dtype=torch.float32)
+            policy = export_policy(ExportView(self.algo.actor, len(low)), self.run_dir / "policy.pt", meta, low, high)
         return checkpoint, policy
 
     def close(self) -> None:
         """Leave the network, then save what was learned."""
         self.transport.close()
-        checkpoint, policy = self.save()
+        try:
+            checkpoint, policy = self.save()
+        finally:
+            self.run.close()
         self.log.info("saved %s and %s (%d robot steps, %d updates, weights version %d)", checkpoint, policy,
                       self.env_steps, self.updates, self.version)
 

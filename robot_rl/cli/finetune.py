@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from robot_rl.cli.offline_train import load_config
+    from robot_rl.cli.offline_train import load_config, report_interrupt
     from robot_rl.cli.train import print_evaluation
     from robot_rl.configs import ConfigError
     from robot_rl.offline.finetune import FinetuneTrainer
+    from robot_rl.utils.signals import sigterm_interrupts
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     args.algo, args.reward = None, None
@@ -48,16 +49,20 @@ def run(args: argparse.Namespace) -> int:
                               "(<root>/<task>/<date>_<time>)")
         args.launch = str(config)
     cfg = load_config(args, require_dataset=False)
-    trainer = FinetuneTrainer(cfg, resume=Path(args.resume) if args.resume else None)
-    if trainer.env_steps >= cfg.budget.env_steps:
-        raise ConfigError(f"--resume {args.resume}: the run already has {trainer.env_steps} env steps, its "
-                          f"budget.env_steps is {cfg.budget.env_steps}; raise it with --budget.env-steps N")
-    summary = trainer.train()
+    restore_signals = sigterm_interrupts()  # kill stops with a message, as Ctrl-C does
+    try:
+        trainer = FinetuneTrainer(cfg, resume=Path(args.resume) if args.resume else None)
+        if trainer.env_steps >= cfg.budget.env_steps:
+            trainer.close()
+            raise ConfigError(f"--resume {args.resume}: the run already has {trainer.env_steps} env steps, its "
+                              f"budget.env_steps is {cfg.budget.env_steps}; raise it with --budget.env-steps N")
+        summary = trainer.train()
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing new was saved", file=sys.stderr)
+        return 130
+    finally:
+        restore_signals()
     print(f"run directory: {summary['run_dir']}  ({summary['env_steps']} env steps, {summary['demos']} demo "
           "transitions)")
     print_evaluation(summary)
-    if summary["interrupted"]:
-        print(f"interrupted: saved the checkpoint; continue with: robot-rl finetune --resume {summary['run_dir']}",
-              file=sys.stderr)
-        return 130
-    return 0
+    return report_interrupt(summary, f"continue with: robot-rl finetune --resume {summary['run_dir']}")

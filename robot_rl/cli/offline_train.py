@@ -13,6 +13,7 @@ eval.json and, with ``--eval.video true``, rollout.mp4.
 from __future__ import annotations
 
 import argparse
+import sys
 
 TAKES_OVERRIDES = True
 
@@ -50,12 +51,35 @@ def run(args: argparse.Namespace) -> int:
 
     from robot_rl.cli.train import print_evaluation
     from robot_rl.offline.trainer import OfflineTrainer
+    from robot_rl.utils.signals import sigterm_interrupts
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     cfg = load_config(args)
-    summary = OfflineTrainer(cfg).train()
+    restore_signals = sigterm_interrupts()  # kill stops with a message, as Ctrl-C does
+    try:
+        summary = OfflineTrainer(cfg).train()
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing was saved", file=sys.stderr)
+        return 130
+    finally:
+        restore_signals()
     print(f"run directory: {summary['run_dir']}  ({summary['transitions']} transitions, "
           f"{summary['updates']} updates)")
-    print(f"  policy:      {summary['policy']}")
+    if "policy" in summary:
+        print(f"  policy:      {summary['policy']}")
     print_evaluation(summary)
-    return 130 if summary["interrupted"] else 0
+    return report_interrupt(summary, "offline runs do not resume: train again with the updates you want "
+                                     "(--budget.updates N)")
+
+
+def report_interrupt(summary: dict, go_on: str) -> int:
+    """One line on what an interrupted offline run or fine-tuning saved; the exit code (130: interrupted)."""
+    if not summary["interrupted"]:
+        return 0
+    saved = " and ".join(str(summary[k]) for k in ("checkpoint", "policy") if k in summary)
+    if summary["interrupted"] == "evaluation":
+        print(f"interrupted during the final evaluation: saved {saved}; evaluate later by loading the policy",
+              file=sys.stderr)
+    else:
+        print(f"interrupted: saved {saved}; {go_on}", file=sys.stderr)
+    return 130

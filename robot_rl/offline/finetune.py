@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from robot_rl.algorithms.noise import ColoredNoise
 from robot_rl.algorithms.replay import FixedNorm, NStepReturns, ReplayBuffer, SymmetricSampler, add_intervention
@@ -36,7 +35,8 @@ from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
 from robot_rl.offline.trainer import RunOutputs, frames_until_success, successful_episodes
-from robot_rl.training.checkpoints import UNREADABLE, newest_checkpoint
+from robot_rl.training.rundir import RunDir
+from robot_rl.utils.files import CorruptFileError, read_checked, signals_deferred, write_checked
 from robot_rl.utils.signals import sigterm_interrupts
 
 REPLAY_FILE = "replay.pt"
@@ -143,10 +143,8 @@ class OnlineLearner:
 
     def save_replay(self, path: Path, env_steps: int) -> None:
         """Both buffers to ``path`` (written whole, then moved into place), tagged with ``env_steps``."""
-        tmp = path.with_suffix(".tmp")
-        torch.save({"format": REPLAY_FORMAT, "env_steps": env_steps, "online": self.online.state_dict(),
-                    "demos": self.demos.state_dict()}, tmp)
-        tmp.replace(path)
+        write_checked(path, {"format": REPLAY_FORMAT, "env_steps": env_steps, "online": self.online.state_dict(),
+                             "demos": self.demos.state_dict()})
 
     def load_replay(self, path: Path, env_steps: int) -> str | None:
         """Put back the buffers :meth:`save_replay` wrote at ``env_steps``; None when done, else
@@ -154,11 +152,9 @@ class OnlineLearner:
         if not path.is_file():
             return f"{path} does not exist"
         try:
-            replay = torch.load(path, map_location="cpu", weights_only=True)
-        except UNREADABLE as error:
-            return f"cannot read {path} ({type(error).__name__})"
-        if not isinstance(replay, dict) or replay.get("format") != REPLAY_FORMAT:
-            return f"{path} is not a replay buffer file"
+            replay = read_checked(path, REPLAY_FORMAT, "replay buffer file")
+        except CorruptFileError as error:
+            return str(error)
         if int(replay["env_steps"]) != env_steps:
             return f"{path} holds the buffers at step {int(replay['env_steps'])}, the checkpoint is of step {env_steps}"
         for name in ("online", "demos"):
@@ -288,7 +284,7 @@ class FinetuneTrainer(RunOutputs):
         import dataclasses
 
         from robot_rl.envs import make
-        from robot_rl.offline.trainer import new_run_dir, obs_group, resolve_task
+        from robot_rl.offline.trainer import obs_group, resolve_task
 
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -315,12 +311,23 @@ class FinetuneTrainer(RunOutputs):
         """Success of every finished training episode (0/1)."""
         self.resumed_from: Path | None = None
         if resume is not None:
-            self.run_dir = Path(resume)
-            self._resume(self.run_dir)
+            self.run = RunDir.resume(resume)  # locked before anything is read: a second writer is refused
+            try:
+                self._resume(self.run.path)
+            except BaseException:
+                self.run.close()
+                raise
+            self.run.cut_metrics(self.env_steps)  # rows a killed run logged after its last checkpoint
         else:
-            self.run_dir = run_dir or new_run_dir(cfg.root, task)
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            self.run = RunDir.create(cfg.root, task) if run_dir is None else RunDir.resume(run_dir)
+        self.run_dir = self.run.path
+        self.run.write_config(to_dict(cfg))
+
+    def close(self) -> None:
+        """Close the worlds and release the run directory without training."""
+        if self.env is not None:
+            self.env.close()
+        self.run.close()
 
     def _resume(self, run_dir: Path) -> None:
         """Restore the SAC state, the counters, the generator and the replay buffers of
@@ -328,18 +335,16 @@ class FinetuneTrainer(RunOutputs):
         from robot_rl.offline.trainer import CHECKPOINT_FORMAT
         from robot_rl.training.checkpoints import CheckpointError
 
-        checkpoint = newest_checkpoint(run_dir / "checkpoints")
+        checkpoint = self.run.newest_checkpoint()
         if checkpoint is None:
             raise CheckpointError(f"--resume {run_dir}: no checkpoints/model_<steps>.pt there; give a fine-tuning "
                                   "run directory (<root>/<task>/<date>_<time>) that has reached its first "
                                   "checkpoint (every checkpoint_every env steps)")
         try:
-            payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except UNREADABLE as error:
-            raise CheckpointError(f"--resume: {checkpoint} cannot be read ({type(error).__name__}); delete it to "
-                                  "resume from the checkpoint before it") from None
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT \
-                or payload.get("algo") != "sac" or "env_steps" not in payload:
+            payload = read_checked(checkpoint, CHECKPOINT_FORMAT, "fine-tuning checkpoint")
+        except CorruptFileError as error:
+            raise CheckpointError(f"--resume: {error}; delete it to resume from the checkpoint before it") from None
+        if payload.get("algo") != "sac" or "env_steps" not in payload:
             raise CheckpointError(f"--resume: {checkpoint} is not a fine-tuning checkpoint (robot-rl finetune "
                                   "writes them); offline runs are not resumed, train them again")
         if payload.get("task") != self.task:
@@ -365,29 +370,26 @@ class FinetuneTrainer(RunOutputs):
         ``checkpoints/replay.pt`` (both buffers), so :meth:`_resume` continues where this stopped."""
         from robot_rl.offline.trainer import CHECKPOINT_FORMAT
 
-        path = self.run_dir / "checkpoints" / f"model_{self.env_steps}.pt"
-        self.learner.save_replay(path.with_name(REPLAY_FILE), self.env_steps)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.env_steps,
-                    "env_steps": self.env_steps, "next_eval": self.next_eval, "successes": self.successes[-100:],
-                    "state": self.algo.state_dict(), "generator": self.learner.generator.get_state(),
-                    "config": to_dict(self.cfg)}, tmp)
-        tmp.replace(path)
-        return path
+        path = self.run.checkpoint(self.env_steps)
+        with signals_deferred():  # the buffers and the checkpoint that names them land together
+            self.learner.save_replay(path.with_name(REPLAY_FILE), self.env_steps)
+            return write_checked(path, {
+                "format": CHECKPOINT_FORMAT, "algo": "sac", "task": self.task, "updates": self.env_steps,
+                "env_steps": self.env_steps, "next_eval": self.next_eval, "successes": self.successes[-100:],
+                "state": self.algo.state_dict(), "generator": self.learner.generator.get_state(),
+                "config": to_dict(self.cfg)})
 
     def train(self) -> dict[str, Any]:
         from robot_rl.envs import make
-        from robot_rl.offline.trainer import MetricsLog, plot_offline_curves
 
         cfg = self.cfg
         eval_env = make(cfg.task, num_envs=cfg.eval.interim_episodes, seed=cfg.seed + 1,
                         overrides=cfg.task_overrides) \
             if cfg.eval.interim_episodes else None
         deadline = time.monotonic() + 60 * cfg.budget.minutes if cfg.budget.minutes else math.inf
-        log = MetricsLog.open(self.run_dir / "metrics.csv", ["env_steps", "updates", "episode/success",
-                                                             "eval/success", "eval/return", "loss/critic",
-                                                             "loss/actor", "train/alpha", "train/q", "perf/fps"],
-                              append=self.resumed_from is not None)
+        log = self.run.metrics(["env_steps", "updates", "episode/success", "eval/success", "eval/return",
+                                "loss/critic", "loss/actor", "train/alpha", "train/q", "perf/fps"],
+                               resume_step=self.env_steps if self.resumed_from is not None else None)
         bar = None
         if cfg.progress_bar:
             from tqdm import tqdm
@@ -429,8 +431,11 @@ class FinetuneTrainer(RunOutputs):
                     self.save()
         except KeyboardInterrupt:
             interrupted = True
-        finally:
+        except BaseException:
             restore_sigterm()
+            self.run.close()
+            raise
+        finally:
             source.close()
             if bar is not None:
                 bar.close()
@@ -439,14 +444,12 @@ class FinetuneTrainer(RunOutputs):
             if self.env is not None:
                 self.env.close()
         self.updates = self.env_steps
-        checkpoint = self.save()
         summary: dict[str, Any] = {"run_dir": str(self.run_dir), "env_steps": self.env_steps,
-                                   "checkpoint": str(checkpoint), "interrupted": interrupted,
-                                   "demos": len(self.learner.demos),
-                                   "curves": str(plot_offline_curves(log.path, self.run_dir / "curves.png",
-                                                                     f"{cfg.task} fine-tuning"))}
-        summary.update(self.finish(checkpoint))
-        return summary
+                                   "interrupted": interrupted, "demos": len(self.learner.demos)}
+        try:
+            return self.wrap_up(summary, f"{cfg.task} fine-tuning", log.path)
+        finally:
+            restore_sigterm()
 
     def _local_steps(self) -> Iterator[tuple[tuple, torch.Tensor, torch.Tensor]]:
         env, cfg, gen = self.env, self.cfg, self.learner.generator

@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import datetime
 import math
 import time
 from pathlib import Path
@@ -17,13 +15,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from robot_rl.algorithms.replay import FixedNorm, ReplayBuffer
 from robot_rl.configs import to_dict
 from robot_rl.configs.offline import OfflineConfig
 from robot_rl.data.dataset import Dataset, DatasetError, Transitions
+from robot_rl.training.rundir import RunDir
 from robot_rl.training.runner import write_evaluation  # at import: a long run ends with the code it started with
+from robot_rl.utils.files import write_checked
+from robot_rl.utils.signals import sigterm_interrupts
 
 CHECKPOINT_FORMAT = "robot_rl.offline/1"
 
@@ -193,16 +193,6 @@ def export_actor(actor: torch.nn.Module, out: Path, task: str, group: str, sourc
     return export_policy(ExportView(actor, len(low)), out, metadata, low, high)
 
 
-def new_run_dir(root: str, task: str) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    base = Path(root) / task / stamp
-    path, i = base, 1
-    while path.exists():
-        path, i = base.with_name(f"{stamp}_{i}"), i + 1
-    (path / "checkpoints").mkdir(parents=True)
-    return path
-
-
 def plot_offline_curves(metrics: Path, out: Path, title: str) -> Path:
     """Evaluation success and return, and every loss, against env steps (fine-tuning) or gradient updates."""
     from robot_rl.training.plots import plot_panels
@@ -220,37 +210,6 @@ def plot_offline_curves(metrics: Path, out: Path, title: str) -> Path:
                        x_keys=("env_steps", "updates"))
 
 
-class MetricsLog:
-    """metrics.csv with a fixed header of every column seen in the first row plus ``extra``."""
-
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path, self.columns = path, columns
-        with open(path, "w", newline="") as f:
-            csv.writer(f).writerow(columns)
-
-    @classmethod
-    def open(cls, path: Path, columns: list[str], append: bool) -> MetricsLog:
-        """A new metrics.csv, or with ``append`` (a resumed run) the existing one with its rows
-        kept, gaining any column it lacks (left empty in the old rows)."""
-        if not (append and path.is_file()):
-            return cls(path, columns)
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        header = rows[0] if rows else []
-        columns = header + [c for c in columns if c not in header]
-        tmp = path.with_suffix(".tmp")
-        log = cls(tmp, columns)
-        with open(tmp, "a", newline="") as f:
-            csv.writer(f).writerows(row + [""] * (len(columns) - len(row)) for row in rows[1:])
-        tmp.replace(path)
-        log.path = path
-        return log
-
-    def write(self, row: dict[str, float]) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(c, "") for c in self.columns])
-
-
 class RunOutputs:
     """What offline training and fine-tuning share: the deterministic policy, evaluations,
     checkpoints and the final policy.pt / eval.json / rollout.mp4. Needs ``cfg``, ``algo`` (with
@@ -259,6 +218,7 @@ class RunOutputs:
     cfg: OfflineConfig
     group: str
     task: str
+    run: RunDir
     run_dir: Path
     updates: int
 
@@ -281,12 +241,10 @@ class RunOutputs:
                 "eval/return": result.mean_return}
 
     def save(self) -> Path:
-        path = self.run_dir / "checkpoints" / f"model_{self.updates}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save({"format": CHECKPOINT_FORMAT, "algo": self.cfg.algo, "task": self.task, "updates": self.updates,
-                    "state": self.algo.state_dict(), "config": to_dict(self.cfg)}, tmp)
-        tmp.replace(path)
-        return path
+        """``checkpoints/model_<updates>.pt``, whole or not at all, with a checksum."""
+        return write_checked(self.run.checkpoint(self.updates), {
+            "format": CHECKPOINT_FORMAT, "algo": self.cfg.algo, "task": self.task, "updates": self.updates,
+            "state": self.algo.state_dict(), "config": to_dict(self.cfg)})
 
     def finish(self, checkpoint: Path) -> dict[str, Any]:
         """policy.pt, eval.json and (optionally) rollout.mp4 in the run directory."""
@@ -296,6 +254,27 @@ class RunOutputs:
         out = write_evaluation(eval_config(self.cfg, self.task), self.policy(), self.run_dir, self.cfg.eval.episodes,
                                self.cfg.eval.video, seed=self.cfg.seed + 12345)
         return {"policy": str(policy), **out}
+
+    def close(self) -> None:
+        """Release the run directory without training (training's end releases it too)."""
+        self.run.close()
+
+    def wrap_up(self, summary: dict[str, Any], curves_title: str, metrics: Path | None) -> dict[str, Any]:
+        """The last checkpoint, curves, policy.pt and the final evaluation into ``summary``; a
+        signal meanwhile stops what is left (``summary["interrupted"]`` is then ``"evaluation"``
+        unless training itself was interrupted) and keeps what is written. Releases the run."""
+        try:
+            checkpoint = self.run.checkpoint(self.updates)
+            summary["checkpoint"] = str(checkpoint)
+            self.save()
+            if metrics is not None and metrics.is_file():
+                summary["curves"] = str(plot_offline_curves(metrics, self.run_dir / "curves.png", curves_title))
+            summary.update(self.finish(checkpoint))
+        except KeyboardInterrupt:
+            summary["interrupted"] = summary["interrupted"] or "evaluation"
+        finally:
+            self.run.close()
+        return summary
 
 
 class OfflineTrainer(RunOutputs):
@@ -313,9 +292,9 @@ class OfflineTrainer(RunOutputs):
         norm = FixedNorm.of(self.data.obs) if cfg.net.normalize_obs else FixedNorm.identity(obs_dim)
         self.algo = build_algorithm(cfg, obs_dim, action_dim, norm, self.generator)
         self.buffer = ReplayBuffer.from_transitions(self.data)
-        self.run_dir = run_dir or new_run_dir(cfg.root, self.task)
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.run = RunDir.create(cfg.root, self.task) if run_dir is None else RunDir.resume(run_dir)
+        self.run_dir = self.run.path
+        self.run.write_config(to_dict(cfg))
         self.updates = 0
 
     def train(self) -> dict[str, Any]:
@@ -336,6 +315,7 @@ class OfflineTrainer(RunOutputs):
         log_every = max(1, min(1000, cfg.eval.every))
         interrupted = False
         sums: dict[str, float] = {}
+        restore_signals = sigterm_interrupts()  # kill saves a checkpoint, as Ctrl-C does
         try:
             while self.updates < cfg.budget.updates and time.monotonic() < deadline:
                 stats = self.algo.update(self.buffer.sample(cfg.net.batch_size, self.generator))
@@ -349,8 +329,7 @@ class OfflineTrainer(RunOutputs):
                                                  or self.updates == cfg.budget.updates):
                         row.update(self.evaluate(eval_env, cfg.eval.interim_episodes))
                     if log is None:
-                        log = MetricsLog(self.run_dir / "metrics.csv",
-                                         ["updates", "env_steps", "eval/success", "eval/return", *stats])
+                        log = self.run.metrics(["updates", "env_steps", "eval/success", "eval/return", *stats])
                     log.write(row)
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith(("eval", "loss"))},
@@ -359,17 +338,18 @@ class OfflineTrainer(RunOutputs):
                     bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
+        except BaseException:
+            restore_signals()
+            self.run.close()
+            raise
         finally:
             if bar is not None:
                 bar.close()
             if eval_env is not None:
                 eval_env.close()
-        checkpoint = self.save()
-        summary: dict[str, Any] = {"run_dir": str(self.run_dir), "updates": self.updates,
-                                   "checkpoint": str(checkpoint), "interrupted": interrupted,
+        summary: dict[str, Any] = {"run_dir": str(self.run_dir), "updates": self.updates, "interrupted": interrupted,
                                    "transitions": len(self.data)}
-        if log is not None:
-            summary["curves"] = str(plot_offline_curves(log.path, self.run_dir / "curves.png",
-                                                        f"{self.task} {cfg.algo} ({cfg.dataset})"))
-        summary.update(self.finish(checkpoint))
-        return summary
+        try:
+            return self.wrap_up(summary, f"{self.task} {cfg.algo} ({cfg.dataset})", log.path if log else None)
+        finally:
+            restore_signals()

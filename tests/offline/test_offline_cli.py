@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +236,9 @@ def test_finetune_resumes_from_its_newest_checkpoint_with_the_replay_buffers(dat
     assert torch.equal(trainer.learner.generator.get_state(), saved["generator"])
     for name in ("online", "demos"):
         torch.testing.assert_close(getattr(trainer.learner, name).state_dict(), replay[name])
-    trainer.env.close()
+    assert main(["finetune", "--resume", str(run), "--budget.env-steps", "64"]) == 2  # the trainer holds the run
+    assert f"{run} is in use by another process (pid {os.getpid()})" in capsys.readouterr().err
+    trainer.close()
 
     assert main(["finetune", "--resume", str(run), "--budget.env-steps", "64", "--progress_bar=false"]) == 0
     rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()]

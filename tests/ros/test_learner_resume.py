@@ -159,6 +159,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_anything_is_written(sa
     first.close()
     checkpoint = first.run_dir / "checkpoints" / "model_6.pt"
     payload = torch.load(checkpoint, weights_only=True)
+    del payload["checksum"]  # the altered copies below stand for checkpoints written that way
     runs = tmp_path / "runs" / "panda_reach"
     before = sorted(runs.iterdir())
 
@@ -171,11 +172,12 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_anything_is_written(sa
     (tmp_path / "empty").mkdir()
     refused(FileNotFoundError, "has no checkpoints/model_<steps>.pt", tmp_path / "empty")
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
-    refused(CheckpointError, "garbage.pt is not a checkpoint torch can read", tmp_path / "garbage.pt")
+    refused(CheckpointError, "garbage.pt is truncated or not a torch file .*; give the run directory",
+            tmp_path / "garbage.pt")
     torch.save({"format": "robot_rl.ppo/1", "model": {}}, tmp_path / "ppo.pt")
     refused(CheckpointError, r"ppo.pt is not a learner_node checkpoint \(format 'robot_rl.ppo/1', algo None\); "
             "resume:= takes a learner run directory", tmp_path / "ppo.pt")
-    refused(CheckpointError, "policy.pt is not a (learner_node checkpoint|checkpoint torch can read)",
+    refused(CheckpointError, "policy.pt is not a (learner_node checkpoint|readable checkpoint)",
             first.run_dir / "policy.pt")
     torch.save({**payload, "task": "panda_push"}, tmp_path / "push.pt")
     refused(CheckpointError, "push.pt fine-tuned 'panda_push' but .*policy.pt runs 'panda_reach'", tmp_path / "push.pt")
@@ -234,7 +236,7 @@ def test_the_recorder_keeps_the_weights_version_as_a_dataset_column(ros_env, tmp
 
 
 def test_a_metrics_file_from_before_staleness_gains_the_column_and_keeps_its_rows(tmp_path: Path) -> None:
-    from robot_rl.offline.trainer import MetricsLog
+    from robot_rl.training.rundir import MetricsLog
     from robot_rl_ros.learner_node import _METRICS
 
     path = tmp_path / "metrics.csv"
@@ -245,6 +247,6 @@ def test_a_metrics_file_from_before_staleness_gains_the_column_and_keeps_its_row
     assert list(rows[0])[:4] == ["env_steps", "updates", "weights/version", "weights/staleness"]
     assert [(r["env_steps"], r["weights/version"], r["weights/staleness"]) for r in rows] == [
         ("4", "1", ""), ("6", "2", ""), ("8", "3", "0.5")]
-    assert not (tmp_path / "metrics.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary file left
     MetricsLog.open(path, _METRICS, append=False)  # a new run: a fresh file
     assert metrics(tmp_path) == []
