@@ -1,12 +1,14 @@
 """Typed, frozen dataclass configs from YAML files and ``--dotted.key value`` overrides.
 
 Every mistake is reported before anything runs, naming the file, the key and the reason:
-an unknown key (with the valid ones), a value of the wrong type, or a value out of range.
+an unknown key (with the valid ones), a value of the wrong type, a value out of range, a NaN or
+infinity anywhere, an empty file, or a combination a config's ``check_config`` refuses.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -38,6 +40,19 @@ def _check_range(value: Any, field: dataclasses.Field, where: str) -> None:
         raise ConfigError(f"{where}: must be <= {high}, got {value}")
 
 
+def _finite(value: Any, where: str) -> None:
+    """ConfigError unless every float in ``value`` (nested lists and mappings too) is finite: no
+    setting means anything with NaN, and an infinity slips past every range check."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value}")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _finite(item, f"{where}[{i}]")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _finite(item, f"{where}.{key}")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -46,6 +61,7 @@ def convert(value: Any, tp: Any, where: str) -> Any:
     """``value`` (parsed YAML) as type ``tp``; raises ConfigError naming ``where``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
+        _finite(value, where)
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -84,11 +100,12 @@ def convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        _finite(float(value), where)
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -102,7 +119,9 @@ def convert(value: Any, tp: Any, where: str) -> Any:
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges, then the rules
+    between fields: a config may define ``check_config(self)``, raising ConfigError with keys
+    relative to itself (``algo.num_minibatches: ...``)."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     prefix = f"{where}." if where else ""
@@ -118,7 +137,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         here = prefix + name
         values[name] = convert(value, hints[name], here)
         _check_range(values[name], fields[name], here)
-    return cls(**values)
+    config = cls(**values)
+    check = getattr(config, "check_config", None)
+    if callable(check):
+        try:
+            check()
+        except ConfigError as error:
+            raise ConfigError(f"{prefix}{error}") from None
+    return config
 
 
 def to_dict(config: Any) -> Any:
@@ -155,8 +181,12 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
             i += 2
         node = out
         parts = key.replace("-", "_").split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                given = ".".join(parts[:depth + 1])
+                raise ConfigError(f"override --{key}: --{given} was already given the value {node!r}, "
+                                  f"not a mapping; give --{given}.KEY VALUE pairs only")
         node[parts[-1]] = yaml.safe_load(raw)
     return out
 
@@ -186,17 +216,28 @@ def _merge_items(items: list[Any], extra: Mapping[Any, Any], where: str) -> list
     return items
 
 
-def load(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
-    """Read ``path`` (YAML) into ``cls``, applying command-line ``overrides``."""
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of YAML file ``path``. An empty or comment-only file is an error
+    (it would silently run every default); write ``{}`` to mean that."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: launch file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty or holds only comments; write the settings to use "
+                          "(a file holding {} keeps every default)")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return dict(data)
+
+
+def load(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Read ``path`` (YAML) into ``cls``, applying command-line ``overrides``."""
+    path = Path(path)
+    data = read_mapping(path)
     try:
         data = merge(data, parse_overrides(overrides))
         return from_dict(cls, data)

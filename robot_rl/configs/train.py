@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from robot_rl.configs.loading import bounded
+from robot_rl.configs.loading import ConfigError, bounded
 from robot_rl.envs.task import Randomization
 
 
@@ -286,3 +286,13 @@ class TrainConfig:
     seed: int = 0
     robust: RobustConfig = field(default_factory=RobustConfig)
     """Domain randomisation, pushes, H∞ disturber, privileged-action curriculum (all off by default)."""
+
+    def check_config(self) -> None:
+        """Rules between sections, run by the loader (:func:`robot_rl.configs.loading.from_dict`)."""
+        batch = self.algo.num_steps * self.env.num_envs
+        if self.algo.num_minibatches > batch:
+            # Each mini-batch would hold batch // num_minibatches = 0 samples: a loss of NaN.
+            raise ConfigError(
+                f"algo.num_minibatches: must be at most the batch of algo.num_steps x env.num_envs = "
+                f"{self.algo.num_steps} x {self.env.num_envs} = {batch}, got {self.algo.num_minibatches}; "
+                "use fewer mini-batches or more steps or worlds")
