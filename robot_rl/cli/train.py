@@ -31,6 +31,7 @@ def load_config(args: argparse.Namespace):
 
     from robot_rl.configs import ConfigError, TrainConfig, from_dict, load, parse_overrides, to_dict
     from robot_rl.configs.loading import merge
+    from robot_rl.configs.memory import check_memory
     from robot_rl.envs import task_class
     from robot_rl.envs.gym_vector import gym_id
     from robot_rl.rewards.base import load_modules
@@ -63,6 +64,7 @@ def load_config(args: argparse.Namespace):
             rewards.get(module.name)
         except KeyError as error:
             raise ConfigError(f"{source}: rewards.modules[{i}].name: {error}") from None
+    check_memory(cfg, source)  # before any world is allocated
     return cfg
 
 
