@@ -72,8 +72,10 @@ def estimate(cfg: TrainConfig) -> MemoryEstimate | None:
 
     cls = task_class(cfg.env.task)
     model = load_model(cls.scene)
-    control_dt = cfg.env.task_overrides.get("control_dt", cls.config_class().control_dt)
-    substeps = max(1, round(float(control_dt) / model.opt.timestep))
+    control_dt = cfg.env.task_overrides.get("control_dt")
+    if not isinstance(control_dt, (int, float)) or control_dt <= 0:  # the task itself reports a bad one
+        control_dt = cls.config_class().control_dt
+    substeps = max(1, round(control_dt / model.opt.timestep))
     nstate = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
     mocap = 3 * model.nmocap
     wrench = 6 * model.nbody
@@ -90,15 +92,12 @@ def estimate(cfg: TrainConfig) -> MemoryEstimate | None:
     hidden = 2 * (sum(a.actor_hidden) + sum(a.critic_hidden))
     update = 4 * a.num_steps * (obs + hidden + 4 * model.nu + 5) // a.num_minibatches
 
-    images, fixed = 0, 0
-    for module in cfg.rewards.modules:
-        if not _renders(module):
-            continue
-        height, width = module.image_size
-        views = max(1, len(module.cameras))
-        images = max(images, IMAGE_COPIES * views * height * width * 3)
-        if module.online is not None:
-            fixed += module.online.pool_size * views * height * width * 3
+    # The env renders the union of the modules' cameras at their one image size (rewards.compose).
+    readers = [m for m in cfg.rewards.modules if _renders(m)]
+    cameras = {c for m in readers for c in m.cameras} or {"default"}
+    image = 3 * readers[0].image_size[0] * readers[0].image_size[1] if readers else 0
+    images = IMAGE_COPIES * len(cameras) * image
+    fixed = sum(m.online.pool_size * max(1, len(m.cameras)) * image for m in readers if m.online is not None)
     return MemoryEstimate(round(OVERHEAD * physics), round(OVERHEAD * rollout), round(OVERHEAD * update),
                           images, fixed)
 
