@@ -72,10 +72,9 @@ def load_modules() -> Registry[Callable[..., RewardModule]]:
 def read_checkpoint(path: str, checkpoint_format: str, what: str) -> dict:
     """A reward module's file written by its ``save`` (a dict whose ``format`` is
     ``checkpoint_format``); ValueError naming the file and what it should have been otherwise."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != checkpoint_format:
-        raise ValueError(f"{path} is not {what} checkpoint ({checkpoint_format})")
-    return state
+    from robot_rl.utils.files import read_checked
+
+    return read_checked(path, checkpoint_format, f"{what} checkpoint")
 
 
 def check_images(images: torch.Tensor | None, module: str) -> torch.Tensor:

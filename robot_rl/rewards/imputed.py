@@ -26,6 +26,7 @@ from torch import nn
 from robot_rl.rewards.base import REWARDS, RewardOutput, check_images, read_checkpoint
 from robot_rl.rewards.cnn import SmallCNN, to_float
 from robot_rl.rewards.preference import RewardMLP
+from robot_rl.utils.files import write_checked
 
 CHECKPOINT_FORMAT = "robot_rl.imputed_reward.v1"
 
@@ -164,8 +165,8 @@ class ImputedReward:
         return RewardOutput(reward=torch.stack([net(x) for net in self.ensemble]).mean(0))
 
     def save(self, path: str | Path) -> None:
-        torch.save({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(self.config),
-                    "state_dict": self.ensemble.state_dict()}, path)
+        write_checked(Path(path), {"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(self.config),
+                                   "state_dict": self.ensemble.state_dict()})
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         if self.uses_state:

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 from robot_rl.rewards.base import REWARDS, RewardOutput, check_episodes, check_images
 from robot_rl.rewards.cnn import SmallCNN, random_shift, to_float
+from robot_rl.utils.files import read_checked, write_checked
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]
 """uint8[B, H, W, 3] -> float32[B, D]"""
@@ -353,12 +354,12 @@ class PerceptualReward:
 
     def save(self, path: str | Path) -> None:
         """Write the fitted module (and the default encoder's weights; a frozen encoder is not saved)."""
-        torch.save(self.state_dict(), path)
+        write_checked(Path(path), self.state_dict())
 
     @classmethod
     def load(cls, path: str | Path, encoder: Encoder | None = None) -> PerceptualReward:
         """Read a module written by :meth:`save`; pass the same frozen ``encoder`` it was fitted with, if any."""
-        state = torch.load(path, weights_only=True)
+        state = read_checked(Path(path), None, "perceptual reward module")
         options = dict(state["options"])
         if state["net"] is None and encoder is None:
             raise ValueError(f"perceptual: {path} was fitted with a frozen encoder; pass encoder= to load it")

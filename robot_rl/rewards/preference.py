@@ -28,6 +28,7 @@ from torch import nn
 
 from robot_rl.rewards.base import REWARDS, RewardOutput, check_images, read_checkpoint
 from robot_rl.rewards.labellers.base import Labeller
+from robot_rl.utils.files import write_checked
 
 CHECKPOINT_FORMAT = "robot_rl.preference.v1"
 ARCHITECTURE = ("ensemble_size", "inputs", "state_dim", "views", "channels", "strides", "pooling", "hidden")
@@ -436,8 +437,9 @@ class PreferenceReward:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         config = {**dataclasses.asdict(self.config), "channels": list(self.config.channels),
                   "strides": list(self.config.strides), "checkpoint": None}
-        torch.save({"format": CHECKPOINT_FORMAT, "config": config, "state_dict": self.ensemble.state_dict(),
-                    "reward_mean": self.reward_mean, "reward_std": self.reward_std}, path)
+        write_checked(Path(path), {"format": CHECKPOINT_FORMAT, "config": config,
+                                   "state_dict": self.ensemble.state_dict(), "reward_mean": self.reward_mean,
+                                   "reward_std": self.reward_std})
 
     @classmethod
     def load(cls, path: str | Path, **options: object) -> PreferenceReward:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from robot_rl.rewards.base import REWARDS, RewardOutput, check_episodes, check_images
 from robot_rl.rewards.cnn import SmallCNN, random_shift, to_float
+from robot_rl.utils.files import read_checked, write_checked
 
 
 def vlac_values(critics: torch.Tensor) -> torch.Tensor:
@@ -175,11 +176,11 @@ class ProgressCritic:
     # -- persistence -----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        torch.save({"options": self.options, "net": self.net.state_dict()}, path)
+        write_checked(Path(path), {"options": self.options, "net": self.net.state_dict()})
 
     @classmethod
     def load(cls, path: str | Path) -> ProgressCritic:
-        state = torch.load(path, weights_only=True)
+        state = read_checked(Path(path), None, "progress critic")
         critic = cls(**state["options"])
         critic.net.load_state_dict(state["net"])
         critic.net.eval()

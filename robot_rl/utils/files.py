@@ -159,7 +159,8 @@ def read_checked(path: Path, formats: str | tuple[str, ...] | None, what: str) -
         formats = (formats,)
     if not isinstance(payload, dict) or (formats is not None and payload.get("format") not in formats):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CorruptFileError(f"{path} is not a {what} (format {found!r}, expected {' or '.join(formats or ())})")
+        kind = what if what.startswith(("a ", "an ")) else f"a {what}"
+        raise CorruptFileError(f"{path} is not {kind} (format {found!r}, expected {' or '.join(formats or ())})")
     if CHECKSUM in payload:
         stored = payload.pop(CHECKSUM)
         if stored != digest(payload):
