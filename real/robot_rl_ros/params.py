@@ -29,10 +29,9 @@ class NodeArgs:
 
 
 def _params_file(path: str, node: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"parameter file not found: {file}")
-    data = yaml.safe_load(file.read_text()) or {}
+    from robot_rl.configs.loading import read_mapping
+
+    data = read_mapping(Path(path))  # an empty file is an error, as for launch files
     values: dict[str, Any] = {}
     for key, section in data.items():
         # ros2 launch writes "/**:" (every node); files written by hand name the node.

@@ -28,14 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace, require_dataset: bool = True):
     from robot_rl.configs import ConfigError, from_dict, parse_overrides
-    from robot_rl.configs.loading import merge
+    from robot_rl.configs.loading import merge, read_mapping
     from robot_rl.configs.offline import OfflineConfig
 
-    base = {}
-    if args.launch:
-        import yaml
-
-        base = yaml.safe_load(open(args.launch)) or {}
+    base = read_mapping(args.launch) if args.launch else {}  # an empty launch file is an error
     extra = {k: v for k, v in (("dataset", args.dataset), ("algo", args.algo), ("reward", args.reward)) if v}
     try:
         cfg = from_dict(OfflineConfig, merge(merge(base, extra), parse_overrides(args.overrides)))

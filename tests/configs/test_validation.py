@@ -127,3 +127,14 @@ def test_train_cli_refuses_an_empty_file(tmp_path: Path, capsys: pytest.CaptureF
 
 def _no_trainer(*args, **kwargs):
     raise AssertionError("the config should have been refused before any world was built")
+
+
+def test_offline_and_ros_parameter_files_refuse_an_empty_file(tmp_path: Path, capsys) -> None:
+    from robot_rl_ros.params import parse_ros_args
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here yet\n")
+    assert main(["offline-train", str(tmp_path), "--launch", str(empty)]) == 2
+    assert f"{empty}: the file is empty or holds only comments" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="the file is empty or holds only comments"):
+        parse_ros_args(["--ros-args", "--params-file", str(empty)], "policy_node")
