@@ -41,37 +41,36 @@ def rows(run: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.is_file() else 0
 
 
+def interrupted(tmp_path: Path, process: subprocess.Popen, ready, signum: int) -> tuple[Path, str]:
+    """Send ``signum`` once ``ready(runs folder)`` holds; the run directory and what stderr said,
+    checked to be one line, no traceback, exit code 130, no temporary file."""
+    runs = tmp_path / "panda_reach"
+    try:
+        wait_for(lambda: runs.is_dir() and any(ready(run) for run in runs.iterdir()))
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    run = next(runs.iterdir())
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert [p for p in run.rglob("*") if p.name.endswith(".tmp")] == []
+    return run, err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_rollouts_saves_and_names_the_resume_command(tmp_path: Path, signum: int) -> None:
     process = start(tmp_path, env_steps=10_000_000, eval_episodes=0)
-    try:
-        wait_for(lambda: (tmp_path / "panda_reach").is_dir() and any(rows(r) >= 2 for r in
-                                                                     (tmp_path / "panda_reach").iterdir()))
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    run = next((tmp_path / "panda_reach").iterdir())
-    assert process.returncode == 130, err
-    assert "Traceback" not in err and err.strip().count("\n") == 0, err
+    run, err = interrupted(tmp_path, process, lambda run: rows(run) >= 2, signum)
     saved = sorted((run / "checkpoints").iterdir())
     assert [p.name for p in saved] == [f"model_{rows(run)}.pt"]  # the checkpoint matches the last logged row
     assert f"interrupted: saved {saved[0]}; continue with: robot-rl train --resume {run}" in err
-    assert [p for p in run.rglob("*") if p.name.endswith(".tmp")] == []
 
 
 def test_a_signal_during_the_final_evaluation_keeps_the_checkpoint(tmp_path: Path) -> None:
     process = start(tmp_path, env_steps=64, eval_episodes=512)
-    try:
-        wait_for(lambda: any((r / "checkpoints" / "model_1.pt").is_file() for r in (tmp_path / "panda_reach").iterdir())
-                 if (tmp_path / "panda_reach").is_dir() else False)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    run = next((tmp_path / "panda_reach").iterdir())
-    assert process.returncode == 130, err
-    assert "Traceback" not in err and err.strip().count("\n") == 0, err
+    run, err = interrupted(tmp_path, process, lambda run: (run / "checkpoints" / "model_1.pt").is_file(),
+                           signal.SIGTERM)
     assert (f"interrupted during the final evaluation: training is done and {run}/checkpoints/model_1.pt is saved; "
             f"evaluate it with: robot-rl eval {run}") in err
     assert not (run / "eval.json").exists()
