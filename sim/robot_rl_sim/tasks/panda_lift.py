@@ -46,7 +46,7 @@ class PandaLift(CubeTask):
     def reset(self, sim: Backend, env_ids: torch.Tensor, generator: torch.Generator) -> ResetState:
         n, cfg = len(env_ids), self.config
         qpos, qvel = self.reset_arm(env_ids, generator)
-        start = self.start_cube(qpos, generator)
+        start = self.start_cube(qpos, generator, env_ids)
         mocap = sim.mocap_pos[env_ids].clone()
         mocap[:, self._target, :2] = start
         mocap[:, self._target, 2] = panda.TABLE_Z + uniform(*cfg.target_height, (n,), generator, self.device)

@@ -39,7 +39,7 @@ class PandaPush(CubeTask):
     def reset(self, sim: Backend, env_ids: torch.Tensor, generator: torch.Generator) -> ResetState:
         n, cfg = len(env_ids), self.config
         qpos, qvel = self.reset_arm(env_ids, generator)
-        start = self.start_cube(qpos, generator)
+        start = self.start_cube(qpos, generator, env_ids)
         angle = uniform(-math.pi, math.pi, (n,), generator, self.device)
         radius = uniform(*cfg.target_distance, (n,), generator, self.device)
         mocap = sim.mocap_pos[env_ids].clone()
