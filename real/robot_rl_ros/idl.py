@@ -12,7 +12,7 @@ No ``from __future__ import annotations`` here: cyclonedds reads the field annot
 from dataclasses import dataclass, field
 
 from cyclonedds.idl import IdlStruct
-from cyclonedds.idl.types import float32, float64, int32, sequence, uint8, uint32
+from cyclonedds.idl.types import array, float32, float64, int32, sequence, uint8, uint32
 
 
 @dataclass
@@ -84,6 +84,30 @@ class Image_(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
 
 
 @dataclass
+class RegionOfInterest_(IdlStruct, typename="sensor_msgs::msg::dds_::RegionOfInterest_"):
+    x_offset: uint32 = 0
+    y_offset: uint32 = 0
+    height: uint32 = 0
+    width: uint32 = 0
+    do_rectify: bool = False
+
+
+@dataclass
+class CameraInfo_(IdlStruct, typename="sensor_msgs::msg::dds_::CameraInfo_"):
+    header: Header_ = field(default_factory=Header_)
+    height: uint32 = 0
+    width: uint32 = 0
+    distortion_model: str = ""
+    d: sequence[float64] = field(default_factory=list)
+    k: array[float64, 9] = field(default_factory=lambda: [0.0] * 9)
+    r: array[float64, 9] = field(default_factory=lambda: [0.0] * 9)
+    p: array[float64, 12] = field(default_factory=lambda: [0.0] * 12)
+    binning_x: uint32 = 0
+    binning_y: uint32 = 0
+    roi: RegionOfInterest_ = field(default_factory=RegionOfInterest_)
+
+
+@dataclass
 class JointTrajectoryPoint_(IdlStruct, typename="trajectory_msgs::msg::dds_::JointTrajectoryPoint_"):
     positions: sequence[float64] = field(default_factory=list)
     velocities: sequence[float64] = field(default_factory=list)
@@ -123,6 +147,8 @@ IDL_TYPES: dict[str, type[IdlStruct]] = {
     "std_msgs/msg/Float32MultiArray": Float32MultiArray_,
     "sensor_msgs/msg/JointState": JointState_,
     "sensor_msgs/msg/Image": Image_,
+    "sensor_msgs/msg/RegionOfInterest": RegionOfInterest_,
+    "sensor_msgs/msg/CameraInfo": CameraInfo_,
     "trajectory_msgs/msg/JointTrajectoryPoint": JointTrajectoryPoint_,
     "trajectory_msgs/msg/JointTrajectory": JointTrajectory_,
     "geometry_msgs/msg/Vector3": Vector3_,

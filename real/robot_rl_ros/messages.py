@@ -24,12 +24,13 @@ TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 
 JOINT_STATE = "sensor_msgs/msg/JointState"
 IMAGE = "sensor_msgs/msg/Image"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 FLOAT64_ARRAY = "std_msgs/msg/Float64MultiArray"
 FLOAT32_ARRAY = "std_msgs/msg/Float32MultiArray"
 BOOL = "std_msgs/msg/Bool"
 TWIST = "geometry_msgs/msg/Twist"
-MESSAGE_TYPES = (JOINT_STATE, IMAGE, JOINT_TRAJECTORY, FLOAT64_ARRAY, FLOAT32_ARRAY, BOOL, TWIST)
+MESSAGE_TYPES = (JOINT_STATE, IMAGE, CAMERA_INFO, JOINT_TRAJECTORY, FLOAT64_ARRAY, FLOAT32_ARRAY, BOOL, TWIST)
 """The ROS 2 types the nodes exchange."""
 
 _T = TYPESTORE.types
@@ -38,6 +39,8 @@ Duration = _T["builtin_interfaces/msg/Duration"]
 Header = _T["std_msgs/msg/Header"]
 JointState = _T[JOINT_STATE]
 Image = _T[IMAGE]
+CameraInfo = _T[CAMERA_INFO]
+RegionOfInterest = _T["sensor_msgs/msg/RegionOfInterest"]
 JointTrajectory = _T[JOINT_TRAJECTORY]
 JointTrajectoryPoint = _T["trajectory_msgs/msg/JointTrajectoryPoint"]
 Float64MultiArray = _T[FLOAT64_ARRAY]
@@ -153,6 +156,30 @@ def image(rgb: np.ndarray, stamp_ns: int | None = None, frame_id: str = "") -> A
                  step=3 * w, data=np.ascontiguousarray(rgb).reshape(-1))
 
 
+def depth_image(depth: np.ndarray, stamp_ns: int | None = None, frame_id: str = "") -> Any:
+    """sensor_msgs/Image (encoding 32FC1) of a depth image float[H, W] in metres along the viewing
+    axis (0 or NaN: no reading), the REP 118 encoding."""
+    if depth.ndim != 2:
+        raise ValueError(f"depth_image() takes float[H, W], got {depth.dtype}{list(depth.shape)}")
+    h, w = depth.shape
+    data = np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).reshape(-1)
+    return Image(header=header(stamp_ns, frame_id), height=h, width=w, encoding="32FC1", is_bigendian=0,
+                 step=4 * w, data=data)
+
+
+def camera_info(height: int, width: int, intrinsics: Sequence[float], stamp_ns: int | None = None,
+                frame_id: str = "") -> Any:
+    """sensor_msgs/CameraInfo of an undistorted pinhole camera with intrinsics (fx, fy, cx, cy) in
+    pixels at height x width: K, the identity R and P = [K | 0], plumb_bob with zero distortion."""
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    k = np.array([fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
+    p = np.array([fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    return CameraInfo(header=header(stamp_ns, frame_id), height=int(height), width=int(width),
+                      distortion_model="plumb_bob", d=np.zeros(5), k=k, r=np.eye(3).reshape(-1), p=p,
+                      binning_x=0, binning_y=0,
+                      roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+
 # -- numpy views ----------------------------------------------------------------------------------
 
 def image_to_numpy(msg: Any) -> np.ndarray:
@@ -162,6 +189,25 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     rows = np.asarray(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
     rgb = rows[:, :3 * msg.width].reshape(msg.height, msg.width, 3)
     return rgb[..., ::-1] if msg.encoding == "bgr8" else rgb
+
+
+def depth_to_numpy(msg: Any) -> np.ndarray:
+    """float32[H, W] metres of a depth sensor_msgs/Image: 32FC1 (metres) or 16UC1 (millimetres,
+    what many RGB-D drivers publish); 0 (and NaN in 32FC1) means no reading."""
+    kinds = {"32FC1": ("f4", 1.0), "16UC1": ("u2", 1e-3), "mono16": ("u2", 1e-3)}
+    if msg.encoding not in kinds:
+        raise ValueError(f"unsupported depth encoding {msg.encoding!r}; publish 32FC1 (metres) or 16UC1 (mm)")
+    kind, scale = kinds[msg.encoding]
+    dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
+    rows = np.asarray(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)[:, :dtype.itemsize * msg.width]
+    depth = np.ascontiguousarray(rows).view(dtype).reshape(msg.height, msg.width).astype(np.float32)
+    return depth * np.float32(scale) if scale != 1.0 else depth
+
+
+def intrinsics_of(msg: Any) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) in pixels from a sensor_msgs/CameraInfo's K."""
+    k = np.asarray(msg.k, dtype=np.float64)
+    return float(k[0]), float(k[4]), float(k[2]), float(k[5])
 
 
 def time_from_start_s(point: Any) -> float:

@@ -49,6 +49,8 @@ def examples() -> list[Any]:
         M.joint_state([f"joint{i}" for i in range(1, 8)], rng.normal(size=7), rng.normal(size=7), [], 1_700_000_000_123,
                       "base"),
         M.image(rng.integers(0, 255, (5, 7, 3), dtype=np.uint8), 42, "front"),
+        M.depth_image(rng.uniform(0.3, 2.0, (5, 7)).astype(np.float32), 42, "front"),
+        M.camera_info(5, 7, (6.5, 6.25, 3.0, 2.0), 42, "front"),
         M.joint_trajectory(["a", "bb", "ccc"], rng.normal(size=(2, 3)), [0.05, 0.1], 7),
         M.float64_array(rng.normal(size=6), [("rows", 2), ("cols", 3)]),
         M.float32_array(rng.normal(size=5), [("weights", 5)]),
@@ -119,3 +121,21 @@ def test_image_round_trip_keeps_pixels() -> None:
     rgb = np.random.default_rng(1).integers(0, 255, (224, 224, 3), dtype=np.uint8)
     back = M.image_to_numpy(M.decode(M.encode(M.image(rgb)), M.IMAGE))
     np.testing.assert_array_equal(back, rgb)
+
+
+def test_depth_and_camera_info_round_trip() -> None:
+    depth = np.random.default_rng(2).uniform(0.2, 3.0, (6, 9)).astype(np.float32)
+    depth[1, 2], depth[3, 4] = np.nan, 0.0  # no reading, either way
+    back = M.depth_to_numpy(M.decode(M.encode(M.depth_image(depth, frame_id="front")), M.IMAGE))
+    np.testing.assert_array_equal(back, depth)
+    # 16UC1 in millimetres, as RealSense drivers publish, reads as metres.
+    mm = np.array([[1000, 0], [250, 65535]], dtype="<u2")
+    msg = M.Image(header=M.header(), height=2, width=2, encoding="16UC1", is_bigendian=0, step=4,
+                  data=mm.view(np.uint8).reshape(-1))
+    np.testing.assert_allclose(M.depth_to_numpy(msg), [[1.0, 0.0], [0.25, 65.535]], rtol=1e-6)
+    with pytest.raises(ValueError, match="unsupported depth encoding 'rgb8'"):
+        M.depth_to_numpy(M.image(np.zeros((2, 2, 3), np.uint8)))
+    info = M.decode(M.encode(M.camera_info(48, 64, (60.0, 61.0, 31.5, 23.5), frame_id="front")), M.CAMERA_INFO)
+    assert (info.height, info.width, info.header.frame_id, info.distortion_model) == (48, 64, "front", "plumb_bob")
+    assert M.intrinsics_of(info) == (60.0, 61.0, 31.5, 23.5)
+    np.testing.assert_array_equal(info.p.reshape(3, 4)[:, :3], info.k.reshape(3, 3))
