@@ -63,9 +63,26 @@ def _lookup(table: dict, name: str, kind: str):
         raise KeyError(f"the model has no {kind} named {name!r}; it has: {', '.join(table)}") from None
 
 
+@dataclass(frozen=True)
+class RGBD:
+    """Colour and depth images of one camera in n worlds, with the camera geometry that lifts
+    their pixels to world points (:func:`robot_rl.perception.geometry.lift_pixels`)."""
+
+    rgb: torch.Tensor
+    """uint8[n, H, W, 3]"""
+    depth: torch.Tensor
+    """float32[n, H, W]: distance along the viewing axis in metres (z-depth)."""
+    cam_to_world: torch.Tensor
+    """float64[n, 4, 4]: camera-to-world poses, OpenCV frame (x right, y down, z forward)."""
+    intrinsics: tuple[float, float, float, float]
+    """(fx, fy, cx, cy) in pixels at (H, W), pixel (0, 0) centred at (0, 0)."""
+
+
 class Backend(Protocol):
     """N worlds of one model. All tensors live on ``device``; state tensors are float32 and
     are refreshed after every ``step`` and ``set_state``.
+
+    Depth is optional: backends that render it also implement :class:`DepthBackend`.
 
     Sensor values are computed at the start of the last physics substep of a control step
     (MuJoCo evaluates sensors before integrating), so they lag the state by one substep;
@@ -129,6 +146,21 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class DepthBackend(Backend, Protocol):
+    """A :class:`Backend` that also renders depth (optional: test with :func:`renders_depth`)."""
+
+    def render_rgbd(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> RGBD:
+        """RGB-D images of ``camera`` in worlds ``env_ids`` (all when None), on the backend's
+        device. Colour is not anti-aliased: a multisampled depth buffer
+        resolves to one sample per pixel, off the pixel centre."""
+        ...
+
+
+def renders_depth(backend: object) -> bool:
+    """Whether ``backend`` implements :class:`DepthBackend`."""
+    return callable(getattr(backend, "render_rgbd", None))
 
 
 class BackendFactory(Protocol):

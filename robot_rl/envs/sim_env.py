@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from robot_rl.envs.backend import Backend
+from robot_rl.envs.backend import RGBD, Backend, renders_depth
 from robot_rl.envs.task import Task, uniform
 from robot_rl.envs.vec_env import Obs, check_actions
 
@@ -119,6 +119,17 @@ class SimVecEnv:
                env_ids: torch.Tensor | None = None) -> torch.Tensor:
         """uint8[n, H, W, 3] from ``camera`` (the task's first camera by default)."""
         return self.sim.render(camera or self.task.cameras[0], height, width, env_ids)
+
+    def render_rgbd(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> RGBD:
+        """RGB-D images of ``camera`` in worlds ``env_ids`` (all when None), as the physics is now:
+        see :class:`~robot_rl.envs.backend.DepthBackend`."""
+        if not renders_depth(self.sim):
+            raise ValueError(f"the {type(self.sim).__name__} backend renders no depth images; "
+                             "use the native backend (env.backend: native)")
+        if camera not in self.sim.layout.cameras:
+            raise ValueError(f"camera {camera!r} is not in the {self.task.name} scene; "
+                             f"cameras: {', '.join(self.sim.layout.cameras)}")
+        return self.sim.render_rgbd(camera, height, width, env_ids)
 
     def _render_images(self, camera: str, env_ids: torch.Tensor | None = None) -> torch.Tensor:
         """uint8[n, H, W, 3] observation images of ``camera`` (``obs["rgb"]``)."""

@@ -16,7 +16,7 @@ import mujoco.rollout
 import numpy as np
 import torch
 
-from robot_rl.envs.backend import Layout
+from robot_rl.envs.backend import RGBD, Layout
 from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
 from robot_rl_sim.paths import scene_path
 from robot_rl_sim.rendering import RendererPool
@@ -235,6 +235,15 @@ class NativeBackend:
         mocap = self._control[ids, 0, self._mocap_part].reshape(-1, self.model.nmocap, 3) if self.model.nmocap else None
         images = self._renderers.render(camera, height, width, self._state[ids][:, self._qpos], mocap, antialias)
         return torch.from_numpy(images)
+
+    def render_rgbd(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> RGBD:
+        """RGB-D images of ``camera`` in worlds ``env_ids`` (all when None); see
+        :class:`~robot_rl.envs.backend.DepthBackend`."""
+        ids = slice(None) if env_ids is None else env_ids.cpu().numpy()
+        mocap = self._control[ids, 0, self._mocap_part].reshape(-1, self.model.nmocap, 3) if self.model.nmocap else None
+        rgb, depth, poses, intrinsics = self._renderers.render_rgbd(camera, height, width,
+                                                                    self._state[ids][:, self._qpos], mocap)
+        return RGBD(torch.from_numpy(rgb), torch.from_numpy(depth), torch.from_numpy(poses), intrinsics)
 
     def close(self) -> None:
         self._renderers.close()

@@ -101,11 +101,12 @@ class SceneRenderer:
 
 
 class RendererPool:
-    """One :class:`SceneRenderer` per image size and anti-aliasing, created on first use."""
+    """One :class:`SceneRenderer` per image size and anti-aliasing (and one
+    :class:`DepthRenderer` per size for RGB-D), created on first use."""
 
     def __init__(self, model: mujoco.MjModel) -> None:
         self._model = model
-        self._renderers: dict[tuple[int, int], SceneRenderer] = {}
+        self._renderers: dict[tuple, SceneRenderer] = {}
 
     def render(self, camera: str, height: int, width: int, qpos: np.ndarray,
                mocap_pos: np.ndarray | None = None, antialias: bool = True) -> np.ndarray:
@@ -115,6 +116,16 @@ class RendererPool:
             # Each renderer sizes the offscreen buffer of the model it holds, so give it a copy.
             self._renderers[key] = SceneRenderer(copy.copy(self._model), height, width, antialias)
         return self._renderers[key].render(camera, qpos, mocap_pos)
+
+    def render_rgbd(self, camera: str, height: int, width: int, qpos: np.ndarray, mocap_pos: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float, float, float]]:
+        """rgb uint8[n, H, W, 3], depth float32[n, H, W] (metres), cam_to_world float64[n, 4, 4]
+        and intrinsics (fx, fy, cx, cy); see :meth:`DepthRenderer.render_rgbd`."""
+        key = ("depth", height, width)
+        if key not in self._renderers:
+            self._renderers[key] = DepthRenderer(copy.copy(self._model), height, width)
+        renderer = self._renderers[key]
+        return (*renderer.render_rgbd(camera, qpos, mocap_pos), renderer.intrinsics(camera))
 
     def close(self) -> None:
         for renderer in self._renderers.values():
