@@ -100,28 +100,7 @@ class HTTPLabeller(LabellerBase):
                 "max_tokens": max_tokens, "temperature": self.config.temperature}
         if logprobs:
             body.update(logprobs=True, top_logprobs=20)
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key_env and os.environ.get(self.config.api_key_env):
-            headers["Authorization"] = f"Bearer {os.environ[self.config.api_key_env]}"
-        data = json.dumps(body).encode()
-        delay = self.config.backoff_s
-        for attempt in range(self.config.retries + 1):
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as error:
-                if error.code not in (408, 429) and error.code < 500:
-                    detail = error.read().decode(errors="replace")[:500]
-                    raise HTTPLabellerError(f"{self.url} answered {error.code}: {detail}") from None
-                if attempt == self.config.retries:
-                    raise
-            except (urllib.error.URLError, TimeoutError, ConnectionError):
-                if attempt == self.config.retries:
-                    raise
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        return post_json(self.url, body, self.config)
 
     @staticmethod
     def _text(response: dict) -> str:
@@ -139,3 +118,31 @@ class HTTPLabeller(LabellerBase):
 def data_url(image) -> str:
     """``data:image/png;base64,...`` of a picture uint8[H, W, 3]."""
     return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode()
+
+
+def post_json(url: str, body: dict, config: HTTPLabellerConfig) -> dict:
+    """POST ``body`` as JSON to ``url`` and return the JSON answer, with the bearer token, timeout
+    and retries of ``config``: timeouts, connection errors, 408, 429 and 5xx are retried with
+    exponential backoff (the last error is raised); other 4xx raise :class:`HTTPLabellerError`."""
+    headers = {"Content-Type": "application/json"}
+    if config.api_key_env and os.environ.get(config.api_key_env):
+        headers["Authorization"] = f"Bearer {os.environ[config.api_key_env]}"
+    data = json.dumps(body).encode()
+    delay = config.backoff_s
+    for attempt in range(config.retries + 1):
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=config.timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code not in (408, 429) and error.code < 500:
+                detail = error.read().decode(errors="replace")[:500]
+                raise HTTPLabellerError(f"{url} answered {error.code}: {detail}") from None
+            if attempt == config.retries:
+                raise
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            if attempt == config.retries:
+                raise
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
