@@ -9,6 +9,19 @@ A reward module scores batches of camera images and/or state vectors against a g
 Preference-style modules also compare two observations:
 
     p = module.score_pairs(a_images, b_images, goal)   # float32[B]: P(b is closer to the goal than a)
+
+Stateful modules (per-world state over an episode, e.g. ``keypoint``) may also have, each
+optional, and :class:`~robot_rl.rewards.compose.RewardWrapper` uses what is there:
+
+- ``reset(env_ids, frames=None)``: worlds ``env_ids`` start a new episode; with
+  ``reset_frames`` (a :class:`FrameRequest`) set, ``frames`` (:class:`Frames`) shows them as
+  they start (after the env's reset);
+- ``step_frames`` (a :class:`FrameRequest`): ``score`` also gets ``frames=`` of the worlds that
+  did not just finish, as they are after the step;
+- ``score(..., success=bool[B])``: modules whose ``score`` takes ``success`` are given the
+  task's sparse success;
+- ``check_scene(task, cameras)``: refuse a task or scene the module was not made for;
+- ``diagnostics() -> {name: float}``: counters logged with the training metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from robot_rl.envs.backend import RGBD
 from robot_rl.registry import Registry
 
 
@@ -32,6 +46,35 @@ class RewardOutput:
     """float32[B] in [0, 1], when the module estimates task progress."""
     done: torch.Tensor | None = None
     """bool[B], when the module predicts success."""
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """What a stateful module reads of worlds at their reset or after each step."""
+
+    camera: str | None = None
+    """Camera rendered as RGB-D images with its geometry (None: no images)."""
+    image_size: tuple[int, int] = (128, 128)
+    """(H, W) of those images."""
+    sensors: tuple[str, ...] = ()
+    """Simulator sensors read as they are (e.g. ``cube_pos``): privileged, only a simulator has
+    them; for oracles that measure a method, never for rewards meant for a robot."""
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Worlds ``env_ids`` of an env of ``num_envs`` worlds at one instant."""
+
+    env_ids: torch.Tensor
+    """int64[n]"""
+    num_envs: int
+    goal: str
+    state: torch.Tensor | None
+    """float32[n, D]: the module's observation group (``RewardTerm.state_group``)."""
+    rgbd: RGBD | None
+    """The requested camera's images, depth, poses and intrinsics (n worlds)."""
+    sensors: dict[str, torch.Tensor]
+    """Requested sensor name -> float32[n, dim]."""
 
 
 @runtime_checkable

@@ -17,6 +17,12 @@ are scored on ``info["final_obs"]``, not on the first observation of their next 
 normalisation, gating and weight, ``"task/raw"`` the task reward before ``task_weight``.
 Mean-centring a reward changes its sign; with terminating tasks, where a negative reward makes
 ending the episode early attractive, prefer ``normalize=False`` and a weight.
+
+Stateful modules (``keypoint``; the optional hooks of :mod:`robot_rl.rewards.base`): a module whose
+``score`` takes ``success`` is given ``info["success"]``; a module with ``reset`` is reset for every
+world at :meth:`RewardWrapper.reset` and, after scoring, for the worlds that finished, and sees
+them as they start (``reset_frames``: RGB-D images rendered then, the observation after the
+reset); with ``step_frames`` it also sees every step the worlds that did not finish.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from robot_rl.envs.vec_env import Obs
-from robot_rl.rewards.base import RewardModule, load_modules
+from robot_rl.rewards.base import FrameRequest, Frames, RewardModule, load_modules
 
 if TYPE_CHECKING:
     from robot_rl.configs.train import OnlineLearningConfig, RewardModuleConfig
@@ -124,6 +130,8 @@ class RewardWrapper:
             if term.module.uses_state and term.state_group not in env.obs_dims:
                 raise ValueError(f"reward term {term.name}: observation group {term.state_group!r} not produced; "
                                  f"the env has {', '.join(env.obs_dims)}")
+            _check_frames(term, env)
+        self._takes_success = {t.name: _accepts(t.module.score, "success") for t in self.terms}
         self.stats = {t.name: RunningMeanStd(env.device) for t in self.terms if t.normalize}
         """Running reward statistics of the normalised terms, by name."""
         self.learners = {}
@@ -141,15 +149,28 @@ class RewardWrapper:
         return getattr(self.env, name)
 
     def reset(self, seed: int | None = None) -> tuple[Obs, dict[str, Any]]:
-        return self.env.reset(seed=seed)
+        """As :meth:`VecEnv.reset`; modules with per-world state start every world over."""
+        obs, info = self.env.reset(seed=seed)
+        everyone = torch.arange(self.num_envs, device=self.device)
+        for term in self.terms:
+            if hasattr(term.module, "reset"):
+                self._reset_module(term, everyone, obs)
+        return obs, info
 
     def close(self) -> None:
         self.env.close()
 
     def learning_metrics(self) -> dict[str, float]:
         """``reward_learning/<term>/<counter>`` of every online learner, for training logs."""
-        return {f"reward_learning/{name}/{key}": value for name, learner in self.learners.items()
-                for key, value in learner.metrics().items()}
+        """``reward_learning/<term>/<counter>`` of every online learner and
+        ``reward_diagnostics/<term>/<counter>`` of every module with ``diagnostics()``, for training logs."""
+        out = {f"reward_learning/{name}/{key}": value for name, learner in self.learners.items()
+               for key, value in learner.metrics().items()}
+        for term in self.terms:
+            if callable(getattr(term.module, "diagnostics", None)):
+                out.update({f"reward_diagnostics/{term.name}/{key}": value
+                            for key, value in term.module.diagnostics().items()})
+        return out
 
     def adopt_learned(self, source: RewardWrapper) -> RewardWrapper:
         """Score with ``source``'s modules (same launch file) as they are now, learning no further:
@@ -157,6 +178,7 @@ class RewardWrapper:
         if [t.name for t in source.terms] != [t.name for t in self.terms]:
             raise ValueError("adopt_learned: the two wrappers have different reward terms")
         self.terms = tuple(dataclasses.replace(mine, module=theirs.module, online=None)
+                           if theirs.name in source.learners else mine  # others keep their per-world state
                            for mine, theirs in zip(self.terms, source.terms))
         self.learners = {}
         return self
@@ -184,7 +206,11 @@ class RewardWrapper:
         for term in self.terms:
             images = _views(obs, final, done, term.cameras) if _reads_images(term.module, term.online) else None
             state = _post_step(obs[term.state_group], final[term.state_group], done) if term.module.uses_state else None
-            raw = term.module.score(images, state, self.goal).reward.to(self.device, torch.float32)
+            extra = {"success": info["success"]} if self._takes_success[term.name] and "success" in info else {}
+            request = getattr(term.module, "step_frames", None)
+            if request is not None:  # the worlds that did not finish are still in their post-step state
+                extra["frames"] = self._frames(request, (~done).nonzero().squeeze(1), obs, term.state_group)
+            raw = term.module.score(images, state, self.goal, **extra).reward.to(self.device, torch.float32)
             value = raw
             if term.normalize:
                 self.stats[term.name].update(raw)
@@ -200,10 +226,57 @@ class RewardWrapper:
                 learner = self.learners[term.name]
                 learner.observe(images if term.module.uses_images else state, info.get("progress"), done,
                                 images if learner.needs_views else None)
-            if bool(done.any()) and hasattr(term.module, "reset"):
-                term.module.reset(done.nonzero().squeeze(1))  # modules with per-world state start over
+            if bool(done.any()) and hasattr(term.module, "reset"):  # modules with per-world state start over
+                self._reset_module(term, done.nonzero().squeeze(1), obs)
         info["reward_terms"] = terms
         return obs, reward, terminated, truncated, info
+
+
+    def _reset_module(self, term: RewardTerm, env_ids: torch.Tensor, obs: Obs) -> None:
+        """Reset ``term``'s module for worlds ``env_ids`` int64[n], which the env has just reset
+        (``obs`` is after that reset), showing it their frames if it asks for them."""
+        request = getattr(term.module, "reset_frames", None)
+        if request is None:
+            term.module.reset(env_ids)
+        else:
+            term.module.reset(env_ids, self._frames(request, env_ids, obs, term.state_group))
+
+    def _frames(self, request: FrameRequest, env_ids: torch.Tensor, obs: Obs, group: str) -> Frames:
+        """Worlds ``env_ids`` int64[n] as the env holds them now: RGB-D of the requested camera,
+        requested sensors and the rows of observation group ``group`` of ``obs``."""
+        rgbd = None
+        if request.camera is not None and len(env_ids):
+            rgbd = self.env.render_rgbd(request.camera, *request.image_size, env_ids)
+        sensors = {name: self.env.sim.sensor(name)[env_ids] for name in request.sensors}
+        state = obs[group][env_ids] if group in obs else None
+        return Frames(env_ids, self.num_envs, self.goal, state, rgbd, sensors)
+
+
+def _accepts(function: Any, name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name``."""
+    params = inspect.signature(function).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _check_frames(term: RewardTerm, env: Any) -> None:
+    """ValueError when ``env`` cannot give ``term``'s module the frames it asks for, or the module
+    refuses the env's task or scene."""
+    for request in (getattr(term.module, "reset_frames", None), getattr(term.module, "step_frames", None)):
+        if request is None:
+            continue
+        if request.camera is not None and not callable(getattr(env, "render_rgbd", None)):
+            raise ValueError(f"reward term {term.name} reads RGB-D frames of camera {request.camera!r}; "
+                             f"{type(env).__name__} renders no depth (use a robot_rl task on the native backend)")
+        if request.sensors and not hasattr(env, "sim"):
+            raise ValueError(f"reward term {term.name} reads simulator sensors {list(request.sensors)} "
+                             f"(privileged); {type(env).__name__} has no simulator")
+    if callable(getattr(term.module, "check_scene", None)):
+        task = getattr(getattr(env, "task", None), "name", None)
+        layout = getattr(getattr(env, "sim", None), "layout", None)
+        try:
+            term.module.check_scene(task, tuple(getattr(layout, "cameras", ())))
+        except ValueError as error:
+            raise ValueError(f"reward term {term.name}: {error}") from error
 
 
 def _reads_images(module: RewardModule, online: OnlineLearningConfig | None) -> bool:
