@@ -50,6 +50,11 @@ class Kinematics:
 class Topics:
     joint_states: str = "/joint_states"
     image: str = "/camera/front/image_raw"
+    """sensor_msgs/Image rgb8 (or bgr8) of the camera."""
+    depth: str = "/camera/front/depth/image_raw"
+    """sensor_msgs/Image 32FC1 (metres) or 16UC1 (mm) depth, registered to the colour image."""
+    camera_info: str = "/camera/front/camera_info"
+    """sensor_msgs/CameraInfo of the colour (and registered depth) image: size and intrinsics K."""
     estop: str = "/estop"
     """std_msgs/Bool true latches the e-stop (fake arm and safety filter)."""
     estop_reset: str = "/estop/reset"
@@ -64,6 +69,22 @@ class Topics:
     """std_msgs/Bool: the safety filter holds the robot this step."""
     teleop_twist: str = "/teleop/twist"
     teleop_joint_delta: str = "/teleop/joint_delta"
+
+
+@dataclass(frozen=True)
+class Camera:
+    """The RGB-D camera perception reads: a perception model must have been trained for this
+    camera and image size (checked before the policy node starts)."""
+
+    name: str = "front"
+    """Camera name (for the fake arm, the MJCF camera it renders)."""
+    height: int = 128
+    """Image rows (pixels) the camera driver publishes."""
+    width: int = 128
+    """Image columns (pixels)."""
+    pose: tuple[float, ...] = ()
+    """Calibrated camera-to-base pose, 16 numbers row by row, OpenCV frame (x right, y down, z
+    along the view); empty: the nominal pose the perception model was trained around."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class RobotConfig:
     state_clock_synced: bool = True
     """Header stamps share this machine's clock (same host or PTP), so their age also counts."""
     topics: Topics = field(default_factory=Topics)
+    camera: Camera = field(default_factory=Camera)
     teleop: Teleop = field(default_factory=Teleop)
 
     @property
@@ -121,4 +143,11 @@ def load_robot(path: str | Path) -> RobotConfig:
                          ("limits.velocity", config.limits.velocity), ("kinematics.dh", config.kinematics.dh)):
         if len(values) != n:
             raise ConfigError(f"{path}: {name} has {len(values)} entries for {n} arm joints")
+    camera = config.camera
+    if camera.height < 1 or camera.width < 1:
+        raise ConfigError(f"{path}: camera.height and camera.width must be at least 1, got {camera.height} and "
+                          f"{camera.width}")
+    if camera.pose and len(camera.pose) != 16:
+        raise ConfigError(f"{path}: camera.pose has {len(camera.pose)} numbers; give the 4x4 camera-to-base "
+                          "matrix row by row (16) or leave it empty")
     return config

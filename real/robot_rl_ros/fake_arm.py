@@ -1,15 +1,23 @@
 """``fake_arm``: the Panda of ``models/`` simulated in MuJoCo behind ros2_control-shaped topics.
 
     robot-rl-fake-arm --ros-args -p robot:=real/config/panda.yaml -p camera_hz:=30.0
+    robot-rl-fake-arm --ros-args -p robot:=real/config/panda.yaml -p scene:=panda/scene_push.xml -p cube:="[0.5, 0.0]"
     ros2 run robot_rl_ros fake_arm --ros-args -p robot:=/abs/path/panda.yaml      # with ROS 2
 
-Publishes ``/joint_states`` (500 Hz) and ``/camera/front/image_raw`` (30 Hz); accepts position
-commands on ``/<controller>/commands`` (Float64MultiArray: arm joints then gripper opening) and
-``/<controller>/joint_trajectory``. Like a careful driver it clamps commands to the joint limits,
-ignores malformed ones, holds its position when commands go stale, and latches ``/estop`` until
-``/estop/reset``. Fault switches make it misbehave on purpose: ``delay_s`` (late states),
-``drop_rate`` (lost states), ``freeze`` or a true on ``/fake_arm/freeze`` (the same state again
-and again).
+Publishes ``/joint_states`` (500 Hz) and, like an RGB-D camera driver, the colour image
+(``/camera/front/image_raw``), the registered depth image (``.../depth/image_raw``, 32FC1 in
+metres) and ``.../camera_info`` (K of the MJCF camera), all three with the same stamp (30 Hz);
+accepts position commands on ``/<controller>/commands`` (Float64MultiArray: arm joints then
+gripper opening) and ``/<controller>/joint_trajectory``. Like a careful driver it clamps commands
+to the joint limits, ignores malformed ones, holds its position when commands go stale, and
+latches ``/estop`` until ``/estop/reset``. Fault switches make it misbehave on purpose:
+``delay_s`` (late states), ``drop_rate`` (lost states), ``freeze`` or a true on
+``/fake_arm/freeze`` (the same state again and again).
+
+Scenes with a cube (``panda/scene_push.xml``, ``panda/scene_lift.xml``) start it at ``cube`` or
+at a seeded random place in ``cube_range``; the target marker stands at ``target`` (or the latest
+goal on the target topic). Like a real robot it tells nobody where the cube is: only the camera
+shows it (``ground_truth`` writes it to a file, for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -36,9 +44,19 @@ class FakeArmParams:
     robot: str = param(doc="robot config YAML, e.g. real/config/panda.yaml")
     state_hz: float = param(500.0, "joint state rate (Hz); physics runs at the model's timestep regardless")
     camera_hz: float = param(30.0, "camera image rate (Hz); 0 turns the camera off")
-    camera: str = param("front", "MJCF camera to render")
-    image_width: int = param(224, "image width (pixels)")
-    image_height: int = param(224, "image height (pixels)")
+    camera: str = param("", "MJCF camera to render; empty: the robot config's camera.name")
+    image_width: int = param(0, "image width (pixels); 0: the robot config's camera.width")
+    image_height: int = param(0, "image height (pixels); 0: the robot config's camera.height")
+    depth: bool = param(True, "with the colour image also publish the depth image (32FC1, metres) and camera info")
+    scene: str = param("", "MJCF scene to simulate (relative to models/), e.g. panda/scene_push.xml; empty: the "
+                           "robot config's model")
+    initial_arm: tuple[float, ...] = param((), "arm joint angles to start from (rad); empty: the scene's keyframe")
+    cube: tuple[float, ...] = param((), "where the cube starts on the table: [x, y] or [x, y, yaw] (m, rad); "
+                                        "empty: drawn with the seed in cube_range, any yaw")
+    cube_range: tuple[float, ...] = param((0.4, -0.15, 0.6, 0.15), "[x_low, y_low, x_high, y_high] of a drawn "
+                                                                   "cube start (m): the tasks' range")
+    ground_truth: str = param("", "simulator only: append the cube's true centre as CSV lines (wall time s, x, "
+                                  "y, z) at 20 Hz to this file, for tests and benchmarks; no topic carries it")
     command_timeout_s: float = param(0.5, "hold the measured position when no command came for this long (s)")
     delay_s: float = param(0.0, "fault: publish each joint state this late (s)")
     drop_rate: float = param(0.0, "fault: drop this fraction of joint states")
@@ -72,7 +90,8 @@ class FakeArm:
         self.mujoco, self.params, self.config = mujoco, params, config
         self.log = setup_logging(node_name)
         self.warn = Throttle(self.log)
-        self.model = load_model(config.model)
+        self.scene = params.scene or config.model
+        self.model = load_model(self.scene)
         self.data = mujoco.MjData(self.model)
         if self.model.nkey:
             mujoco.mj_resetDataKeyframe(self.model, self.data, 0)
@@ -91,7 +110,15 @@ class FakeArm:
         self.high = np.array(config.limits.position_upper + gripper[1:])
         rng = np.random.default_rng(params.seed)
         arm = self.qpos_idx[:len(config.arm_joints)]
+        if params.initial_arm:
+            if len(params.initial_arm) != len(arm):
+                raise ValueError(f"initial_arm has {len(params.initial_arm)} angles for {len(arm)} arm joints")
+            self.data.qpos[arm] = params.initial_arm
         self.data.qpos[arm] += rng.uniform(-params.initial_noise, params.initial_noise, len(arm))
+        self.cube_qpos = self._place_cube(rng)
+        """Start index of the cube's free joint in qpos (None: the scene has no cube)."""
+        if params.ground_truth and self.cube_qpos is None:
+            raise ValueError(f"ground_truth: {self.scene} has no cube_joint whose position could be written")
         mujoco.mj_forward(self.model, self.data)
         self.hold = self.measured_command()
         self.data.ctrl[self.ctrl_idx] = self.hold
@@ -104,7 +131,14 @@ class FakeArm:
         topics = config.topics
         # Reliable, like joint_state_broadcaster: it matches reliable and best-effort readers.
         self.state_pub = self.transport.publisher(topics.joint_states, M.JOINT_STATE, DEFAULT)
-        self.image_pub = self.transport.publisher(topics.image, M.IMAGE, SENSOR_DATA) if params.camera_hz > 0 else None
+        self.camera = params.camera or config.camera.name
+        self.image_size = (params.image_height or config.camera.height, params.image_width or config.camera.width)
+        self.image_pub = self.depth_pub = self.info_pub = None
+        if params.camera_hz > 0:
+            self.image_pub = self.transport.publisher(topics.image, M.IMAGE, SENSOR_DATA)
+            if params.depth:
+                self.depth_pub = self.transport.publisher(topics.depth, M.IMAGE, SENSOR_DATA)
+                self.info_pub = self.transport.publisher(topics.camera_info, M.CAMERA_INFO, SENSOR_DATA)
         t = self.transport
         t.subscribe(f"/{config.controller}/commands", M.FLOAT64_ARRAY, self.on_commands)
         t.subscribe(f"/{config.controller}/joint_trajectory", M.JOINT_TRAJECTORY, self.on_trajectory)
@@ -112,6 +146,28 @@ class FakeArm:
         t.subscribe(topics.estop_reset, M.BOOL, self.on_estop_reset)
         t.subscribe("~/freeze", M.BOOL, self.on_freeze)
         t.subscribe(topics.target, M.FLOAT64_ARRAY, self.on_marker, LATCHED)
+
+    def _place_cube(self, rng: np.random.Generator) -> int | None:
+        """Put the scene's cube (free joint ``cube_joint``) at rest on the table at ``cube`` or at a
+        random start in ``cube_range``; its qpos start index, or None without a cube."""
+        p, model = self.params, self.model
+        if self.mujoco.mj_name2id(model, self.mujoco.mjtObj.mjOBJ_JOINT, "cube_joint") < 0:
+            if p.cube:
+                raise ValueError(f"cube: {self.scene} has no cube_joint; simulate a scene with a cube, e.g. "
+                                 "scene:=panda/scene_push.xml")
+            return None
+        if len(p.cube) not in (0, 2, 3) or len(p.cube_range) != 4:
+            raise ValueError(f"cube takes [x, y] or [x, y, yaw] and cube_range [x_low, y_low, x_high, y_high]; got "
+                             f"{list(p.cube)} and {list(p.cube_range)}")
+        low, high = np.array(p.cube_range[:2]), np.array(p.cube_range[2:])
+        xy = np.array(p.cube[:2]) if p.cube else rng.uniform(low, high)
+        yaw = p.cube[2] if len(p.cube) == 3 else rng.uniform(-np.pi, np.pi)
+        table = self.mujoco.mj_name2id(model, self.mujoco.mjtObj.mjOBJ_GEOM, "table")
+        z = (model.geom_pos[table][2] if table >= 0 else 0.0) + model.geom("cube").size[2]
+        adr = int(model.joint("cube_joint").qposadr[0])
+        self.data.qpos[adr:adr + 7] = [xy[0], xy[1], z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        self.log.info("cube starts at (%.3f, %.3f) m, yaw %.2f rad", xy[0], xy[1], yaw)
+        return adr
 
     def measured_command(self) -> np.ndarray:
         """float64[C]: the command that holds the arm (and gripper) where it is now."""
@@ -215,40 +271,55 @@ class FakeArm:
         pending: collections.deque[tuple[float, bytes]] = collections.deque()
         frozen: bytes | None = None
         camera = self._start_camera(shutdown) if self.image_pub is not None else None
+        truth = open(self.params.ground_truth, "a", buffering=1) if self.params.ground_truth else None
+        next_truth = 0.0
         holding = True
         self.log.info("simulating %s: %s at %g Hz on %s", self.config.name, self.config.topics.joint_states,
                       self.params.state_hz, self.config.command_topic)
-        while not shutdown:
-            now = time.monotonic()
-            target = self._target(now)
-            if target is None and not holding:
-                self.hold = self.measured_command()  # stop where the arm is, not where it was heading
-                self.log.info("commands stale or e-stop: holding position")
-            holding = target is None
-            data.ctrl[self.ctrl_idx] = self.hold if target is None else target
-            if self.commands.marker is not None and model.nmocap:
-                data.mocap_pos[0] = self.commands.marker
-            # Simulated time follows the wall clock; after a stall it catches up at most 50 ms.
-            due = int((time.perf_counter() - start) / timestep)
-            for _ in range(min(due - steps, 25)):
-                mujoco.mj_step(model, data)
-            steps = due
+        try:
+            while not shutdown:
+                now = time.monotonic()
+                target = self._target(now)
+                if target is None and not holding:
+                    self.hold = self.measured_command()  # stop where the arm is, not where it was heading
+                    self.log.info("commands stale or e-stop: holding position")
+                holding = target is None
+                data.ctrl[self.ctrl_idx] = self.hold if target is None else target
+                if self.commands.marker is not None and model.nmocap:
+                    data.mocap_pos[0] = self.commands.marker
+                # Simulated time follows the wall clock; after a stall it catches up at most 50 ms.
+                due = int((time.perf_counter() - start) / timestep)
+                for _ in range(min(due - steps, 25)):
+                    mujoco.mj_step(model, data)
+                steps = due
+                if camera is not None:
+                    camera.snapshot(data)
+                if truth is not None and now >= next_truth:
+                    next_truth = now + 0.05
+                    x, y, z = data.qpos[self.cube_qpos:self.cube_qpos + 3]
+                    truth.write(f"{time.time():.4f},{x:.5f},{y:.5f},{z:.5f}\n")
+                raw = self._state_message()
+                if self.params.freeze or self.commands.freeze:
+                    frozen = frozen or raw
+                    raw = frozen
+                else:
+                    frozen = None
+                if self._drop.random() >= self.params.drop_rate:
+                    pending.append((now + self.params.delay_s, raw))
+                while pending and pending[0][0] <= time.monotonic():
+                    self.state_pub.publish_raw(pending.popleft()[1])
+                rate.sleep(shutdown)
+        finally:
+            shutdown.event.set()  # also when the loop failed: the camera thread stops with it
+            if truth is not None:
+                truth.close()
             if camera is not None:
-                camera.snapshot(data)
-            raw = self._state_message()
-            if self.params.freeze or self.commands.freeze:
-                frozen = frozen or raw
-                raw = frozen
-            else:
-                frozen = None
-            if self._drop.random() >= self.params.drop_rate:
-                pending.append((now + self.params.delay_s, raw))
-            while pending and pending[0][0] <= time.monotonic():
-                self.state_pub.publish_raw(pending.popleft()[1])
-            rate.sleep(shutdown)
+                # The camera thread frees its OpenGL context itself; left running into interpreter
+                # exit, it crashed the process (SIGSEGV) about every other stop.
+                camera.thread.join(10.0)
 
-    def _start_camera(self, shutdown: Shutdown) -> Camera:
-        camera = Camera(self, shutdown)
+    def _start_camera(self, shutdown: Shutdown) -> CameraStream:
+        camera = CameraStream(self, shutdown)
         camera.thread.start()
         return camera
 
@@ -256,33 +327,54 @@ class FakeArm:
         self.transport.close()
 
 
-class Camera:
+class CameraStream:
     """Renders the scene on its own thread (and OpenGL context) so images never stall the
-    500 Hz state loop; the loop hands it copies of the pose."""
+    500 Hz state loop; the loop hands it copies of the pose. With depth on, it renders RGB-D as
+    the perception training data does (``DepthRenderer``: no multisampling)."""
 
     def __init__(self, arm: FakeArm, shutdown: Shutdown) -> None:
         self.arm, self.shutdown = arm, shutdown
         self.lock = threading.Lock()
-        self.pose: tuple[np.ndarray, np.ndarray] | None = None
+        self.pose: tuple[int, np.ndarray, np.ndarray] | None = None
+        """(wall time ns, qpos, mocap_pos) of the newest physics state."""
         self.thread = threading.Thread(target=self.run, name="camera", daemon=True)
 
     def snapshot(self, data: Any) -> None:
         with self.lock:
-            self.pose = (data.qpos.copy(), data.mocap_pos.copy())
+            self.pose = (M.now_ns(), data.qpos.copy(), data.mocap_pos.copy())
 
     def run(self) -> None:
-        from robot_rl_sim.rendering import SceneRenderer
+        import copy
 
-        p = self.arm.params
-        renderer = SceneRenderer(self.arm.model, p.image_height, p.image_width)
-        rate = Rate(p.camera_hz)
-        while not self.shutdown:
-            with self.lock:
-                pose = self.pose
-            if pose is not None:
-                rgb = renderer.render(p.camera, pose[0][None], pose[1][None])[0]
-                self.arm.image_pub.publish(M.image(rgb, frame_id=p.camera))
-            rate.sleep(self.shutdown)
+        from robot_rl_sim.rendering import DepthRenderer, SceneRenderer, camera_intrinsics
+
+        arm, p = self.arm, self.arm.params
+        (height, width), name = arm.image_size, arm.camera
+        try:
+            # Its own copy of the model: a renderer sizes the model's offscreen buffer.
+            renderer = (DepthRenderer if arm.depth_pub is not None else SceneRenderer)(
+                copy.copy(arm.model), height, width)
+            intrinsics = camera_intrinsics(arm.model, name, height, width)
+        except Exception as error:  # no OpenGL, no such camera: the arm runs on without images
+            arm.log.error("camera off: %s", error)
+            return
+        try:
+            rate = Rate(p.camera_hz)
+            while not self.shutdown:
+                with self.lock:
+                    pose = self.pose
+                if pose is not None:
+                    stamp, qpos, mocap = pose
+                    if arm.depth_pub is not None:
+                        rgb, depth, _ = renderer.render_rgbd(name, qpos[None], mocap[None])
+                        arm.depth_pub.publish(M.depth_image(depth[0], stamp, name))
+                        arm.info_pub.publish(M.camera_info(height, width, intrinsics, stamp, name))
+                    else:
+                        rgb = renderer.render(name, qpos[None], mocap[None])
+                    arm.image_pub.publish(M.image(rgb[0], stamp, name))
+                rate.sleep(self.shutdown)
+        finally:
+            renderer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
