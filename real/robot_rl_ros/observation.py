@@ -2,12 +2,15 @@
 the simulated task does (``sim/robot_rl_sim/tasks/common.py`` and the task module).
 
 One class per task family, registered by task name; the policy file's metadata names the task.
+Tasks around an object (push, lift) observe it through perception: the policy node hands
+:meth:`TaskObservation.observe` the keypoints the camera estimator found (``seen``), and only
+policies trained on that observation (``observation: perceived``) are accepted.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +49,11 @@ class TaskObservation(ABC):
 
     task_size: ClassVar[int]
     """Observation entries after the robot's (``robot_obs``)."""
+    task: ClassVar[str] = ""
+    """The task name it is registered for."""
+    perceives: ClassVar[tuple[str, ...]] = ()
+    """Keypoints the observation needs from the camera estimator (e.g. ``("cube",)``)."""
+    goal_dim: ClassVar[int] = 3
 
     def __init__(self, config: RobotConfig, task_config: dict[str, Any]) -> None:
         self.config = config
@@ -72,8 +80,15 @@ class TaskObservation(ABC):
         """Length of the observation (the previous action is part of it)."""
 
     @abstractmethod
-    def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        """The policy's observation float32[size] from a robot reading."""
+    def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray,
+                seen: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The policy's observation float32[size] from a robot reading, the goal float[goal_dim]
+        and the keypoints ``seen`` by perception (name -> world point float[3], metres) for
+        tasks that perceive some."""
+
+    @abstractmethod
+    def success(self, reading: RobotReading, goal: np.ndarray, seen: Mapping[str, np.ndarray] | None = None) -> bool:
+        """Whether the goal is reached, judged from what the robot measures and perceives."""
 
     def targets(self, action: np.ndarray, reading: RobotReading) -> np.ndarray:
         """float64[J+1]: arm joint targets (rad) = measured + the action's joint step, then the
@@ -96,6 +111,7 @@ TASKS: dict[str, type[TaskObservation]] = {}
 
 def register(name: str) -> Callable[[type[TaskObservation]], type[TaskObservation]]:
     def add(cls: type[TaskObservation]) -> type[TaskObservation]:
+        cls.task = name
         TASKS[name] = cls
         return cls
 
@@ -108,18 +124,72 @@ class PandaReach(TaskObservation):
     goal (3), goal − tool (3); metres."""
 
     task_size = 9
-    goal_dim = 3
 
     def __init__(self, config: RobotConfig, task_config: dict[str, Any]) -> None:
         super().__init__(config, task_config)
         self.success_distance = float(task_config.get("success_distance", 0.05))
 
-    def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray,
+                seen: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         tip = self.arm.tcp(reading.q)
         return np.concatenate([self.robot_obs(reading, previous_action), tip, goal, goal - tip]).astype(np.float32)
 
-    def success(self, reading: RobotReading, goal: np.ndarray) -> bool:
+    def success(self, reading: RobotReading, goal: np.ndarray, seen: Mapping[str, np.ndarray] | None = None) -> bool:
         return bool(np.linalg.norm(goal - self.arm.tcp(reading.q)) < self.success_distance)
+
+
+class CubeTask(TaskObservation):
+    """panda_push and panda_lift as trained with ``observation: perceived``
+    (``sim/robot_rl_sim/tasks/cube.py``), 38 values with joint actions (34 with ee actions, one
+    fewer without the gripper action): robot (15 + A), tool position (3), the cube centre the
+    camera estimator found (3), goal (3), cube − tool (3), goal − cube (3); metres."""
+
+    task_size = 15
+    perceives = ("cube",)
+    success_dims: ClassVar[int]
+    """Leading coordinates the cube-to-goal distance of success is measured over (2: on the table)."""
+
+    def __init__(self, config: RobotConfig, task_config: dict[str, Any]) -> None:
+        super().__init__(config, task_config)
+        observation = task_config.get("observation", "state")
+        if observation != "perceived":
+            raise ValueError(f"the {self.task} policy was trained with observation {observation!r}: it reads the "
+                             "cube's true pose, which a robot does not have; train it with "
+                             "env.task_overrides.observation: perceived (the cube as a camera estimator gives "
+                             "it) and deploy that policy with --perception MODEL")
+        self.success_distance = float(task_config.get("success_distance", 0.05))
+
+    @staticmethod
+    def cube(seen: Mapping[str, np.ndarray] | None) -> np.ndarray:
+        if seen is None or "cube" not in seen:
+            raise ValueError("the cube observation needs the estimated cube centre (seen['cube'])")
+        return np.asarray(seen["cube"], dtype=np.float64)
+
+    def observe(self, reading: RobotReading, previous_action: np.ndarray, goal: np.ndarray,
+                seen: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        tip, cube = self.arm.tcp(reading.q), self.cube(seen)
+        return np.concatenate([self.robot_obs(reading, previous_action), tip, cube, goal, cube - tip,
+                               goal - cube]).astype(np.float32)
+
+    def success(self, reading: RobotReading, goal: np.ndarray, seen: Mapping[str, np.ndarray] | None = None) -> bool:
+        """The estimated cube is within ``success_distance`` of the goal (a robot has no other
+        view of the cube)."""
+        n = self.success_dims
+        return bool(np.linalg.norm(np.asarray(goal[:n]) - self.cube(seen)[:n]) < self.success_distance)
+
+
+@register("panda_push")
+class PandaPush(CubeTask):
+    """Push the cube onto a target on the table: success by the distance on the table plane."""
+
+    success_dims = 2
+
+
+@register("panda_lift")
+class PandaLift(CubeTask):
+    """Lift the cube to a target in the air: success by the distance in space."""
+
+    success_dims = 3
 
 
 def for_policy(config: RobotConfig, metadata: dict[str, Any]) -> TaskObservation:

@@ -1,5 +1,6 @@
 """The policy node's observation and action mapping equal the simulated task's, value for value,
-in both action spaces, and a policy that does not fit the robot is refused naming why."""
+in both action spaces (reach; push and lift from the perceived cube), and a policy that does not
+fit the robot is refused naming why."""
 
 from __future__ import annotations
 
@@ -74,6 +75,81 @@ def test_observation_and_targets_equal_the_simulators(space: str, gripper: bool,
         assert targets[7] == pytest.approx(0.01 if gripper else 0.0) == grip  # held closed without one
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("task", ["panda_push", "panda_lift"])
+@pytest.mark.parametrize("space, gripper, size", [("joint", True, 38), ("ee", False, 33)])
+def test_perceived_cube_observation_equals_the_simulators(task: str, space: str, gripper: bool, size: int) -> None:
+    """The ROS builder fed the estimated cube gives the simulator's ``observation: perceived``
+    value for value, including the estimator's error the simulator adds (``cube_bias``), and
+    judges success as the task does."""
+    pytest.importorskip("mujoco")
+    import torch
+
+    from robot_rl.envs import make
+    from robot_rl_sim.constants import panda
+
+    overrides = {"action_space": space, "gripper_action": gripper, "observation": "perceived"}
+    env = make(task, num_envs=1, overrides=overrides)
+    try:
+        env.reset(seed=3)
+        sim, layout = env.sim, env.sim.layout
+        builder = for_policy(CONFIG, sim_metadata(env, task))
+        assert (builder.task, builder.perceives, builder.size) == (task, ("cube",), size) == (
+            task, ("cube",), env.obs_dims["policy"])
+
+        arm_q = [layout.qpos(j).start for j in panda.ARM_JOINTS]
+        arm_qd = [layout.qvel(j).start for j in panda.ARM_JOINTS]
+        fingers = [layout.qpos(j).start for j in panda.FINGER_JOINTS]
+        cube = layout.qpos("cube_joint").start
+        target = sim.sensor("target_pos")[0].clone()
+        qpos, qvel = sim.qpos.clone(), torch.zeros_like(sim.qvel)
+        qpos[0, arm_q] = torch.as_tensor(panda.TABLE_READY_QPOS, dtype=torch.float32) + 0.05
+        qpos[0, fingers] = torch.tensor([0.011, 0.012])
+        qvel[0, arm_qd] = torch.linspace(-0.4, 0.6, 7)
+        previous = torch.linspace(-0.7, 0.9, builder.action_dim).unsqueeze(0)
+        env.task.actions[:] = previous
+        bias = torch.tensor([0.012, -0.021, 0.004])
+        env.task.cube_bias[0] = bias  # the estimator's error, as the simulator draws it per episode
+        for offset, reached in (([0.03, -0.02, 0.0], True), ([0.12, 0.05, 0.0], False)):
+            # Near the target (on the table for push; lift's target is in the air, so the cube is lifted there).
+            place = target + torch.tensor(offset)
+            if task == "panda_push":
+                place[2] = panda.CUBE_HALF
+            qpos[0, cube:cube + 3] = place
+            qpos[0, cube + 3:cube + 7] = torch.tensor([0.9, 0.0, 0.0, 0.436])
+            sim.set_state(torch.tensor([0]), qpos, qvel)
+            expected = env.task.observe(sim)["policy"][0].numpy()
+
+            reading = RobotReading(sim.qpos[0, arm_q].double().numpy(), sim.qvel[0, arm_qd].double().numpy(),
+                                   float(sim.qpos[0, fingers].sum()))
+            goal = sim.sensor("target_pos")[0].double().numpy()
+            true_cube = sim.sensor("cube_pos")[0].double().numpy()
+            seen = {"cube": true_cube + bias.double().numpy()}
+            observation = builder.observe(reading, previous[0].double().numpy(), goal, seen)
+            assert observation.shape == (size,) and observation.dtype == np.float32
+            np.testing.assert_allclose(observation, expected, atol=2e-6, rtol=0)
+            # Success from the cube as seen; with the true cube it is the simulator's own verdict.
+            assert builder.success(reading, goal, {"cube": true_cube}) is bool(env.task.success(sim)[0]) is reached
+    finally:
+        env.close()
+
+
+def test_push_and_lift_trained_on_the_true_cube_state_are_refused() -> None:
+    for task, dims in (("panda_push", (42, 8)), ("panda_lift", (42, 8))):
+        meta = {"task": task, "observation_dim": dims[0], "action_dim": dims[1], "task_config": {}}
+        with pytest.raises(ValueError, match=rf"the {task} policy was trained with observation 'state': it reads "
+                                             r"the cube's true pose.*env.task_overrides.observation: perceived"):
+            for_policy(CONFIG, meta)
+    meta = {"task": "panda_push", "observation_dim": 38, "action_dim": 8, "task_config": {"observation": "perceived"}}
+    builder = for_policy(CONFIG, meta)
+    reading = RobotReading(POSE, np.zeros(7), 0.02)
+    with pytest.raises(ValueError, match="needs the estimated cube centre"):
+        builder.observe(reading, np.zeros(8), np.zeros(3))
+    # Push succeeds on the table plane: height does not count; lift's does.
+    assert builder.success(reading, np.array([0.5, 0.0, 0.0]), {"cube": np.array([0.52, 0.0, 0.3])})
+    lift = for_policy(CONFIG, {**meta, "task": "panda_lift"})
+    assert not lift.success(reading, np.array([0.5, 0.0, 0.0]), {"cube": np.array([0.52, 0.0, 0.3])})
 
 
 def metadata(space: str = "ee", observation_dim: int = 28, action_dim: int = 4, **task_config: Any) -> dict:
