@@ -22,6 +22,19 @@ from both (see ``tests/sim/test_warp_backend.py``):
   fields with ``worldid % shape[0]``) instead of copying the ``MjModel`` per world.
 - ``qpos``, ``qvel``, ``sensordata`` and ``mocap_pos`` are fresh copies after every update, like
   native's, so callers may keep or modify them without touching the simulation.
+- ``render`` draws with native's EGL renderer (:mod:`robot_rl_sim.rendering`): qpos and mocap
+  positions go to the host, worlds are drawn one after another, images come back to the
+  device. MuJoCo Warp's batched ray tracer (:mod:`robot_rl_sim.warp_rendering`) was measured
+  against it for the Panda front camera (``benchmarks/render_backends.py``, 2-core CPU shared
+  with other work, load 6-7, Warp on its one-thread CPU device, N = 1/64/256): Warp is faster
+  at 64x64 (1.3-2.8x) but slower at 128x128 (0.18-0.52x) and at the env's default, 84x84
+  anti-aliased (0.73x at N = 64), because its cost grows with the pixel count (and 4x with
+  anti-aliasing, 2x2 rays per pixel) while EGL's is mostly per frame. Its images also differ
+  from EGL's (~6 levels of 255 on average, opaque targets; ``tests/sim/test_render_parity.py``),
+  and one renderer for both backends keeps a policy or reward model trained on one backend's
+  images valid on the other. Not measured on a GPU: the benchmark uses CUDA by itself there;
+  if Warp wins, ``render`` can hand its qpos tensors to one
+  :class:`~robot_rl_sim.warp_rendering.WarpRenderer` per image size without leaving the device.
 
 What differs:
 
@@ -40,9 +53,6 @@ What differs:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import mujoco
 import mujoco_warp as mjw
 import numpy as np
@@ -52,11 +62,7 @@ import warp as wp
 from robot_rl.envs.backend import Layout
 from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
 from robot_rl_sim.rendering import RendererPool
-
-# Warp >= 1.19 replaced ``config.quiet`` with a log level; keep warnings, drop the per-module
-# compile messages (hundreds of lines on the first step).
-wp.config.log_level = max(wp.config.log_level, wp.LOG_WARNING)
-wp.init()
+from robot_rl_sim.warp_rendering import on_device  # also quietens Warp's compile messages
 
 _MIN_NCONMAX = 48  # MuJoCo Warp's defaults for models without height fields
 _MIN_NJMAX = 64
@@ -134,7 +140,6 @@ class WarpBackend:
         """Model field name -> (per-world values, file values); see _field."""
         self._graphs: dict[tuple[str, int], wp.Graph] = {}
         """(kind, substeps) -> captured graph; see _launch."""
-        self._torch_streams: dict[int, wp.Stream] = {}
         self._renderers = RendererPool(model)
         self._refresh()
 
@@ -155,7 +160,7 @@ class WarpBackend:
         bit-identical), on CUDA it is the usual CUDA-graph saving.
         """
         key = (kind, substeps)
-        with self._on_device():
+        with on_device(self._wp_device):
             graph = self._graphs.get(key)
             if graph is None:
                 with wp.ScopedCapture(device=self._wp_device) as capture:
@@ -250,30 +255,6 @@ class WarpBackend:
     def close(self) -> None:
         self._renderers.close()
         self._graphs.clear()
-
-    # -- devices -------------------------------------------------------------------------------
-
-    @contextmanager
-    def _on_device(self) -> Iterator[None]:
-        """Run Warp work on this backend's device, ordered after the torch work queued so far
-        (it wrote the inputs) and before any torch work queued afterwards (it reads the outputs)."""
-        with wp.ScopedDevice(self._wp_device):
-            if not self._wp_device.is_cuda:
-                yield
-                return
-            torch_stream = self._torch_stream()
-            warp_stream = self._wp_device.stream
-            warp_stream.wait_stream(torch_stream)
-            yield
-            torch_stream.wait_stream(warp_stream)
-
-    def _torch_stream(self) -> wp.Stream:
-        """The current torch CUDA stream as a Warp stream (wrappers are cached per stream)."""
-        stream = torch.cuda.current_stream(self.device)
-        wrapped = self._torch_streams.get(stream.cuda_stream)
-        if wrapped is None:
-            wrapped = self._torch_streams[stream.cuda_stream] = wp.stream_from_torch(stream)
-        return wrapped
 
 
 def _torch_device(device: str | None) -> torch.device:

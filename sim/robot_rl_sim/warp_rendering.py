@@ -167,30 +167,6 @@ class WarpRenderer:
         self._datas.clear()
 
 
-class WarpRendererPool:
-    """One :class:`WarpRenderer` per image size and anti-aliasing, created on first use."""
-
-    def __init__(self, model: mujoco.MjModel, device: str | torch.device, max_worlds: int | None = None) -> None:
-        self._model = model
-        self._device = device
-        self._max_worlds = max_worlds
-        self._renderers: dict[tuple[int, int, bool], WarpRenderer] = {}
-
-    def render(self, camera: str, height: int, width: int, qpos: torch.Tensor,
-               mocap_pos: torch.Tensor | None = None, antialias: bool = True) -> torch.Tensor:
-        """uint8[n, H, W, 3]; see :meth:`WarpRenderer.render`."""
-        key = (height, width, antialias)
-        if key not in self._renderers:
-            self._renderers[key] = WarpRenderer(self._model, height, width, antialias, self._device,
-                                                max_worlds=self._max_worlds)
-        return self._renderers[key].render(camera, qpos, mocap_pos)
-
-    def close(self) -> None:
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
-
-
 _TORCH_STREAMS: dict[int, wp.Stream] = {}
 
 
