@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from robot_rl.envs.backend import renders_depth
 from robot_rl.envs.vec_env import Obs
 from robot_rl.rewards.base import FrameRequest, Frames, RewardModule, load_modules
 
@@ -264,9 +265,12 @@ def _check_frames(term: RewardTerm, env: Any) -> None:
     for request in (getattr(term.module, "reset_frames", None), getattr(term.module, "step_frames", None)):
         if request is None:
             continue
-        if request.camera is not None and not callable(getattr(env, "render_rgbd", None)):
+        sim = getattr(env, "sim", None)
+        if request.camera is not None and (not callable(getattr(env, "render_rgbd", None))
+                                           or (sim is not None and not renders_depth(sim))):
+            engine = type(sim if sim is not None else env).__name__
             raise ValueError(f"reward term {term.name} reads RGB-D frames of camera {request.camera!r}; "
-                             f"{type(env).__name__} renders no depth (use a robot_rl task on the native backend)")
+                             f"{engine} renders no depth (use a robot_rl task on the native backend)")
         if request.sensors and not hasattr(env, "sim"):
             raise ValueError(f"reward term {term.name} reads simulator sensors {list(request.sensors)} "
                              f"(privileged); {type(env).__name__} has no simulator")

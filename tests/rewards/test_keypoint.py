@@ -334,6 +334,10 @@ def test_option_mistakes_are_refused() -> None:
     module = KeypointReward(PUSH, tracked_state=(23, 26), oracle=True)
     with pytest.raises(ValueError, match="reset the env through its RewardWrapper"):
         module.score(None, torch.zeros(2, 40), "")
+    env = make("panda_push", num_envs=1)
+    env.sim.render_rgbd = None  # a backend without depth is refused before any episode
+    with pytest.raises(ValueError, match="keypoint reads RGB-D frames of camera 'front'; NativeBackend renders no"):
+        RewardWrapper(env, [RewardTerm(module, "keypoint")])
 
 
 # -- a served VLM marks the keypoints (stub server on the loopback) --------------------------------
