@@ -29,6 +29,7 @@ COMMANDS = {
     "offline-train": ("offline_train", "train BC / IQL / TD3+BC from a dataset; evaluate in simulation"),
     "label": ("label", "write a reward module's rewards into a dataset as a new column"),
     "finetune": ("finetune", "SAC / RLPD online in simulation, from demonstrations when given a dataset"),
+    "perception-train": ("perception_train", "train a keypoint estimator (cube, target, tip) on randomised renders"),
 }
 
 

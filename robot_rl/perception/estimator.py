@@ -51,7 +51,7 @@ class EstimatorInfo:
     keypoints: tuple[Keypoint, ...]
     min_confidence: float = 0.3
     """Below this a detection counts as not found (a policy node holds)."""
-    width: int = 32
+    width: int = 16
     """Channels of the network's first stage."""
     evaluation: dict[str, Any] = field(default_factory=dict)
     """The held-out errors measured after training (perception_eval.json)."""
@@ -114,9 +114,11 @@ class KeypointEstimator:
     # -- inference ------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def detect(self, rgb: torch.Tensor, depth: torch.Tensor, cam_to_world: torch.Tensor | None = None) -> Detections:
-        """rgb uint8[n, H, W, 3], depth float[n, H, W] (metres, 0/NaN = no reading) and camera
-        poses float[n, 4, 4] (None: the nominal pose) -> :class:`Detections`."""
+    def detect(self, rgb: torch.Tensor, depth: torch.Tensor, cam_to_world: torch.Tensor | None = None,
+               intrinsics: torch.Tensor | None = None) -> Detections:
+        """rgb uint8[n, H, W, 3], depth float[n, H, W] (metres, 0/NaN = no reading), camera
+        poses float[n, 4, 4] and intrinsics (fx, fy, cx, cy) or float[n, 4] (None: the nominal
+        ones it was trained around; a robot passes its calibration) -> :class:`Detections`."""
         rgb, depth = torch.as_tensor(rgb), torch.as_tensor(depth)
         if rgb.ndim == 3:
             rgb, depth = rgb[None], depth[None]
@@ -132,7 +134,8 @@ class KeypointEstimator:
         logits = self.net(make_inputs(rgb.to(device), depth.to(device)))
         pixels, confidence = decode(logits)
         pixels, confidence = pixels.cpu(), confidence.cpu()
-        points = geometry.lift_pixels(pixels, depth.float().cpu(), self.info.intrinsics, cam_to_world)
+        intrinsics = self.info.intrinsics if intrinsics is None else torch.as_tensor(intrinsics, dtype=torch.float64)
+        points = geometry.lift_pixels(pixels, depth.float().cpu(), intrinsics, cam_to_world)
         offsets = torch.tensor([k.offset for k in self.info.keypoints], dtype=torch.float32)
         points = points + offsets
         confidence = torch.where(torch.isfinite(points).all(dim=2), confidence, torch.zeros_like(confidence))

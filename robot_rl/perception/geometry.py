@@ -5,6 +5,7 @@ Conventions, the same as :mod:`robot_rl.rewards.keypoint` (which lifts through o
 ``robot_rl_sim.rendering``: intrinsics (fx, fy, cx, cy) in pixels with pixel (0, 0) centred at
 (0, 0); camera-to-world poses float[..., 4, 4] in the OpenCV frame (x right, y down, z forward);
 depth is the distance along the viewing axis in metres, 0 (or NaN) where there is no reading.
+Intrinsics are one (fx, fy, cx, cy) for all images or float[n, 4], one row per image.
 """
 
 from __future__ import annotations
@@ -14,17 +15,26 @@ from collections.abc import Sequence
 import torch
 
 
-def project(points: torch.Tensor, intrinsics: Sequence[float],
+def project(points: torch.Tensor, intrinsics: Sequence[float] | torch.Tensor,
             cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """World points float[n, K, 3] seen by cameras cam_to_world float[n, 4, 4] -> pixels
     float[n, K, 2] (u = column, v = row) and camera-frame depth float[n, K] (≤ 0: behind)."""
     world_to_cam = torch.linalg.inv(cam_to_world.double())
     cam = points.double() @ world_to_cam[:, :3, :3].transpose(1, 2) + world_to_cam[:, None, :3, 3]
-    fx, fy, cx, cy = (float(x) for x in intrinsics)
+    fx, fy, cx, cy = _intrinsics(intrinsics, cam.dtype)
     z = cam[..., 2]
     safe = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
     pixels = torch.stack([fx * cam[..., 0] / safe + cx, fy * cam[..., 1] / safe + cy], dim=-1)
     return pixels.to(points.dtype), z.to(points.dtype)
+
+
+def _intrinsics(intrinsics, dtype: torch.dtype) -> tuple[torch.Tensor | float, ...]:
+    """(fx, fy, cx, cy) as four floats, or as four float[n, 1] columns for per-image intrinsics
+    given as float[n, 4]."""
+    values = torch.as_tensor(intrinsics, dtype=dtype)
+    if values.ndim == 1:
+        return tuple(float(v) for v in values)
+    return tuple(values[:, i:i + 1] for i in range(4))
 
 
 def inside(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -55,19 +65,19 @@ def sample_depth(depth: torch.Tensor, pixels: torch.Tensor, window: int = 1) -> 
     return torch.where(centre_ok & ok.any(dim=2), result, torch.full_like(result, float("nan")))
 
 
-def lift(pixels: torch.Tensor, z: torch.Tensor, intrinsics: Sequence[float],
+def lift(pixels: torch.Tensor, z: torch.Tensor, intrinsics: Sequence[float] | torch.Tensor,
          cam_to_world: torch.Tensor) -> torch.Tensor:
     """Pixels float[n, K, 2] at camera-frame depth z float[n, K] -> world points float[n, K, 3]
     (NaN where z is NaN)."""
-    fx, fy, cx, cy = (float(x) for x in intrinsics)
+    fx, fy, cx, cy = _intrinsics(intrinsics, torch.float64)
     pixels, z = pixels.double(), z.double()
     cam = torch.stack([(pixels[..., 0] - cx) / fx * z, (pixels[..., 1] - cy) / fy * z, z], dim=-1)
     world = cam @ cam_to_world.double()[:, :3, :3].transpose(1, 2) + cam_to_world.double()[:, None, :3, 3]
     return world.float()
 
 
-def lift_pixels(pixels: torch.Tensor, depth: torch.Tensor, intrinsics: Sequence[float], cam_to_world: torch.Tensor,
-                window: int = 1) -> torch.Tensor:
+def lift_pixels(pixels: torch.Tensor, depth: torch.Tensor, intrinsics: Sequence[float] | torch.Tensor,
+                cam_to_world: torch.Tensor, window: int = 1) -> torch.Tensor:
     """Pixels float[n, K, 2] of depth images float[n, H, W] -> world points float[n, K, 3], NaN
     where the pixel is off the image or has no valid depth (see :func:`sample_depth`)."""
     return lift(pixels, sample_depth(depth, pixels, window), intrinsics, cam_to_world)

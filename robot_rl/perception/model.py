@@ -2,14 +2,16 @@
 coordinates with a spatial soft-argmax around the peak and a confidence.
 
     net = KeypointNet(num_keypoints=3)
-    logits = net(inputs)                 # float[n, 7, H, W] (see make_inputs) -> float[n, K, H/2, W/2]
+    logits = net(inputs)                 # float[n, 7, H, W] (see make_inputs) -> float[n, K, H/4, W/4]
     pixels, confidence = decode(logits)  # float[n, K, 2] image pixels (u, v), float[n, K] in [0, 1]
 
-A small encoder-decoder (three stride-2 stages, two upsampling stages with skip connections) with
+A small encoder-decoder (three stride-2 stages, one upsampling stage with a skip connection) with
 two coordinate channels in the input, so the network can tell where in the image it looks; the
-heat-maps have half the image's resolution. Training (:mod:`robot_rl.perception.training`) fits
-each heat-map's softmax to a Gaussian around the true pixel and the soft-argmax to the pixel
-itself.
+heat-maps have a quarter of the image's resolution and the soft-argmax places points between
+cells. (Heat-maps at half resolution with twice the channels cost ~6x more per image: 5-7 s per
+batch of 32 at 128x128 on this project's 2-core machines, too slow to train here.) Training
+(:mod:`robot_rl.perception.training`) fits each heat-map's softmax to a Gaussian around the true
+pixel and the soft-argmax to the pixel itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-STRIDE = 2
+STRIDE = 4
 """Image pixels per heat-map cell."""
 DEPTH_SCALE = 2.0
 """Depth (metres) is divided by this before entering the network."""
@@ -45,22 +47,19 @@ def _block(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequ
 
 
 class KeypointNet(nn.Module):
-    def __init__(self, num_keypoints: int, width: int = 32) -> None:
+    def __init__(self, num_keypoints: int, width: int = 16) -> None:
         super().__init__()
         c1, c2, c3 = width, 2 * width, 4 * width
         self.stage1 = nn.Sequential(_block(7, c1, 2), _block(c1, c1))          # H/2
         self.stage2 = nn.Sequential(_block(c1, c2, 2), _block(c2, c2))         # H/4
         self.stage3 = nn.Sequential(_block(c2, c3, 2), _block(c3, c3, dilation=2), _block(c3, c3, dilation=4))  # H/8
-        self.up2 = _block(c3 + c2, c2)
-        self.up1 = _block(c2 + c1, c1)
-        self.head = nn.Conv2d(c1, num_keypoints, 1)
+        self.up = nn.Sequential(_block(c3 + c2, c2), _block(c2, c2))
+        self.head = nn.Conv2d(c2, num_keypoints, 1)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        x1 = self.stage1(inputs)
-        x2 = self.stage2(x1)
+        x2 = self.stage2(self.stage1(inputs))
         x3 = self.stage3(x2)
-        x = self.up2(torch.cat([F.interpolate(x3, size=x2.shape[-2:], mode="bilinear", align_corners=False), x2], 1))
-        x = self.up1(torch.cat([F.interpolate(x, size=x1.shape[-2:], mode="bilinear", align_corners=False), x1], 1))
+        x = self.up(torch.cat([F.interpolate(x3, size=x2.shape[-2:], mode="bilinear", align_corners=False), x2], 1))
         return self.head(x)
 
 

@@ -79,6 +79,7 @@ class SceneRenderer:
             if mocap_pos is not None and model.nmocap:
                 data.mocap_pos[:] = mocap_pos[i]
             mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)  # cameras and lights that track a centre of mass need it
             mujoco.mj_camlight(model, data)
             mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
                                    mujoco.mjtCatBit.mjCAT_ALL, self._scene)
