@@ -59,7 +59,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from robot_rl.envs.backend import Layout
+from robot_rl.envs.backend import RGBD, Layout
 from robot_rl_sim.mjcf import build_layout, load_model, position_actuators
 from robot_rl_sim.rendering import RendererPool
 from robot_rl_sim.warp_rendering import on_device  # also quietens Warp's compile messages
@@ -251,6 +251,17 @@ class WarpBackend:
         mocap = self.mocap_pos[ids].cpu().numpy() if self.model.nmocap else None
         images = self._renderers.render(camera, height, width, qpos, mocap, antialias)
         return torch.from_numpy(images).to(self.device)
+
+    def render_rgbd(self, camera: str, height: int, width: int, env_ids: torch.Tensor | None = None) -> RGBD:
+        """RGB-D images of ``camera`` in worlds ``env_ids`` (all when None), rendered as
+        :meth:`render` is (EGL); see :class:`~robot_rl.envs.backend.DepthBackend`."""
+        ids = slice(None) if env_ids is None else env_ids.to(self.device, torch.long)
+        qpos = self.qpos[ids].cpu().numpy()
+        mocap = self.mocap_pos[ids].cpu().numpy() if self.model.nmocap else None
+        rgb, depth, poses, intrinsics = self._renderers.render_rgbd(camera, height, width, qpos, mocap)
+        to = self.device
+        return RGBD(torch.from_numpy(rgb).to(to), torch.from_numpy(depth).to(to), torch.from_numpy(poses).to(to),
+                    intrinsics)
 
     def close(self) -> None:
         self._renderers.close()

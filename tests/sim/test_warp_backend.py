@@ -197,6 +197,19 @@ def test_render_matches_native(pair: Pair) -> None:
     assert (warp.int() - native.int()).abs().float().mean() < 1.0
 
 
+def test_render_rgbd_matches_native(pair: Pair) -> None:
+    _start(pair)
+    ids = torch.tensor([1, 4])
+    try:
+        native = pair[0].render_rgbd("front", 48, 64, ids)
+    except RendererUnavailableError as error:
+        pytest.skip(str(error))
+    warp = pair[1].render_rgbd("front", 48, 64, ids)
+    assert warp.intrinsics == native.intrinsics and torch.allclose(warp.cam_to_world, native.cam_to_world)
+    assert (warp.rgb.int() - native.rgb.int()).abs().float().mean() < 1.0
+    assert (warp.depth - native.depth).abs().median() < 1e-3
+
+
 def test_panda_reach_env_matches_native() -> None:
     """Same seed, same actions: same observations and rewards, through an automatic reset
     (episodes are 100 steps). The tip travels up to 0.9 m; observations and rewards stayed
