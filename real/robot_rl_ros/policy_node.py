@@ -18,10 +18,19 @@ With ``learn:=true`` the node also takes the actor weights ``learner_node`` publ
 /policy/weights: they are checked against the loaded policy when they arrive (weights that do
 not fit are refused, the old ones kept) and swapped in between two control steps, never during one.
 Every transition record carries the version that acted (``weights_version``, 0: the file's own).
+
+Push and lift policies see the cube through the camera: ``perception:=MODEL`` (a model from
+``robot-rl perception-train``, checked against the task, the robot's camera and image size before
+the node joins the network) estimates it at every step from the newest colour and depth images of
+one stamp. A stale pair, a cube not found or found with too little confidence makes the node hold
+(no step, no transition), as stale joint states do; without depth images at start it stops naming
+the topic. Success is judged from the estimated cube: the node has no other view of it.
+``summary:=FILE`` writes episodes, successes and the control loop's latency (JSON) on stop.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -38,6 +47,7 @@ from robot_rl_ros.intervention import JointDeltaSource, Mux, TwistSource
 from robot_rl_ros.node import NodeError, Rate, Shutdown, Throttle, run, setup_logging
 from robot_rl_ros.observation import RobotReading, TaskObservation, for_policy
 from robot_rl_ros.params import param, parse
+from robot_rl_ros.perception import CameraTracker, Perception, load_estimator
 from robot_rl_ros.qos import DEFAULT, LATCHED, SENSOR_DATA, QosProfile
 from robot_rl_ros.safety import ArmState, SafetyFilter
 from robot_rl_ros.transition import Transition, to_message
@@ -62,7 +72,25 @@ class PolicyNodeParams:
                                             "topic (the recorder) and fail without one; 0 does not wait")
     learn: bool = param(False, "run the newest actor weights the learner node publishes on the robot's weights "
                                "topic (needs a policy exported from offline training or fine-tuning)")
+    perception: str = param("", "perception model (robot-rl perception-train) that finds the cube in the camera's "
+                                "colour and depth images; push and lift policies need one")
+    max_image_age_s: float = param(0.2, "hold when the newest colour/depth pair is older than this (s)")
+    camera_wait_s: float = param(20.0, "with perception: fail when colour, depth or camera info has not arrived "
+                                       "within this many seconds of starting")
+    summary: str = param("", "on stop, write episodes, successes and control-loop latency as JSON to this file")
     backend: str = param("auto", "transport: auto, cyclone or rclpy")
+
+
+def check_perception(task: TaskObservation, perception: str | Path, config: RobotConfig) -> Any:
+    """The checked perception model a policy's observation needs (None when it needs none);
+    ValueError or FileNotFoundError naming what does not fit."""
+    if task.perceives and not perception:
+        raise ValueError(f"{task.task} policies act on the {', '.join(task.perceives)} the camera sees: give a "
+                         f"perception model (robot-rl deploy --perception MODEL, or perception:=MODEL), trained with "
+                         f"`robot-rl perception-train --task {task.task}`")
+    if perception and not task.perceives:
+        raise ValueError(f"{task.task} observes nothing through the camera; deploy it without a perception model")
+    return load_estimator(perception, task.task, task.perceives, config) if perception else None
 
 
 def load_checked_policy(path: str | Path, config: RobotConfig) -> tuple[Any, dict[str, Any], TaskObservation]:
@@ -143,6 +171,10 @@ class PolicyNode:
         torch.set_num_threads(1)  # a 2-layer MLP: threads only add wake-up latency
         self.torch = torch
         self.policy, self.meta, self.task = load_checked_policy(params.policy, config)
+        estimator = check_perception(self.task, params.perception, config)
+        self.camera = CameraTracker(config) if estimator is not None else None
+        self.perception = (Perception(estimator, self.camera, config, self.task.perceives, params.max_image_age_s)
+                           if estimator is not None and self.camera is not None else None)
         self.control_dt = 1.0 / params.rate_hz if params.rate_hz > 0 else float(self.meta["control_dt"])
         task_cfg = self.meta.get("task_config", {})
         length = params.episode_length_s or float(task_cfg.get("episode_length_s", 5.0))
@@ -188,6 +220,15 @@ class PolicyNode:
             t.subscribe(topics.teleop_joint_delta, M.FLOAT64_ARRAY, self.joint_delta.on_message)
         if params.learn:
             t.subscribe(topics.weights, M.FLOAT32_ARRAY, self.on_weights, LATCHED)
+        if self.camera is not None:
+            t.subscribe(topics.image, M.IMAGE, self.camera.on_colour, SENSOR_DATA)
+            t.subscribe(topics.depth, M.IMAGE, self.camera.on_depth, SENSOR_DATA)
+            t.subscribe(topics.camera_info, M.CAMERA_INFO, self.camera.on_info, SENSOR_DATA)
+        self.outcomes: list[bool] = []
+        """Success of every finished episode."""
+        self.latencies: list[float] = []
+        """Seconds from a step's wake-up to its command (perception included), per acting step."""
+        self.perception_holds = 0
 
     # -- callbacks ----------------------------------------------------------------------------------
 
@@ -278,8 +319,17 @@ class PolicyNode:
         return bool(len(self.goals)) and all(np.array_equal(g, reached) for g in self.goals)
 
     def spin(self, shutdown: Shutdown) -> int:
+        try:
+            return self._spin(shutdown)
+        finally:
+            if self.params.summary:
+                self.write_summary(Path(self.params.summary))
+
+    def _spin(self, shutdown: Shutdown) -> int:
         if self.params.wait_for_recorder_s > 0:
             self.wait_for_recorder(shutdown)
+        if self.camera is not None:
+            self.camera.wait(shutdown, self.params.camera_wait_s)
         episode, step = 0, 0
         previous = np.zeros(self.task.action_dim)
         reached: np.ndarray | None = None
@@ -289,7 +339,7 @@ class PolicyNode:
         while not shutdown:
             self.apply_weights()  # after the last step's work, out of the time the loop would sleep
             rate.sleep(shutdown)
-            tick = time.time()  # the step's time: when the loop woke, before any work
+            tick, woke = time.time(), time.perf_counter()  # the step's time: when the loop woke, before any work
             latest, goal = self.states.read(), self.goal(episode)
             if self.states.invalid is not None or latest is None:
                 if latest is None:
@@ -305,7 +355,16 @@ class PolicyNode:
                     continue
                 reached = None
                 self.log.info("new goal %s: episode %d starts", np.round(goal, 4).tolist(), episode)
-            obs = self.task.observe(reading, previous, goal)
+            seen = None
+            if self.perception is not None:
+                estimate = self.perception.estimate()
+                if estimate.problem is not None:
+                    self.perception_holds += 1
+                    self.warn.warning("perception", "holding: %s", estimate.problem)
+                    self.hold(reading, age, estimate.problem)
+                    continue
+                seen = estimate.points
+            obs = self.task.observe(reading, previous, goal, seen)
             policy_action = self.act(obs)
             person = self.mux.read(reading, policy_action)
             action = np.clip(person.action, self.low, self.high) if person.active else policy_action
@@ -313,10 +372,11 @@ class PolicyNode:
                                           ArmState(reading.q, reading.gripper_width / 2, age))
             if decision.command is not None:
                 self.publish_command(decision.command)
+            self.latencies.append(time.perf_counter() - woke)
             if decision.hold:
                 self.warn.warning("hold", "holding: %s", "; ".join(decision.reasons))
             self.holding_pub.publish(M.boolean(decision.hold))
-            success = self.task.success(reading, goal)
+            success = self.task.success(reading, goal, seen)
             done = (success and self.params.end_on_success) or step + 1 >= self.max_steps
             self.transition_pub.publish(to_message(Transition(
                 episode=episode, step=step, time=tick, observation=obs,
@@ -327,6 +387,7 @@ class PolicyNode:
             if done:
                 self.log.info("episode %d %s after %d steps", episode, "reached its goal" if success else "timed out",
                               step)
+                self.outcomes.append(success)
                 episode, step, previous = episode + 1, 0, np.zeros(self.task.action_dim)
                 if self.params.episodes and episode >= self.params.episodes:
                     break
@@ -341,6 +402,26 @@ class PolicyNode:
                     self.log.info("holding at the goal %s", until)
         self.stop_holding()
         return 0
+
+    def summary(self) -> dict[str, Any]:
+        """Episodes finished, successes and the control loop's latency (wake-up to command,
+        perception included) in milliseconds."""
+        episodes, successes = len(self.outcomes), sum(self.outcomes)
+
+        def ms(values: list[float], q: float) -> float | None:
+            return round(1e3 * float(np.quantile(values, q)), 3) if values else None
+
+        seconds = self.perception.seconds if self.perception is not None else []
+        return {"task": self.meta["task"], "episodes": episodes, "successes": successes,
+                "success_rate": successes / episodes if episodes else None,
+                "success_judged_from": "the estimated cube" if self.task.perceives else "the measured tool position",
+                "control_steps": len(self.latencies), "control_hz": 1.0 / self.control_dt,
+                "median_latency_ms": ms(self.latencies, 0.5), "p95_latency_ms": ms(self.latencies, 0.95),
+                "median_perception_ms": ms(seconds, 0.5), "perception_holds": self.perception_holds}
+
+    def write_summary(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.summary(), indent=2) + "\n")
 
     def stop_holding(self) -> None:
         """On the way out: leave the arm holding its last safe command."""

@@ -5,24 +5,32 @@ topics, without ROS installed. Starts the same nodes ``launch/ros/*.launch.py`` 
     robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --record runs/deploy --episodes 10
     robot-rl deploy --robot real/config/panda.yaml --policy policy.pt --fake-arm \
         --learn launch/offline/panda_reach_robot_rlpd.yaml       # fine-tune on the robot while it runs
+    robot-rl deploy --robot real/config/panda.yaml --policy push.pt --perception perception.pt \
+        --fake-arm --target 0.5 0.15 0.0 --episodes 1          # push: the cube seen by the camera
 
 Everything that can be checked is checked before a node starts: the robot file, the policy
-(task, observation and action sizes), with ``--record`` that the directory is writable, and with
-``--learn`` that the settings load and the policy's weights can be replaced by learned ones.
+(task, observation and action sizes), the perception model push and lift policies need (task,
+camera, image size), with ``--record`` that the directory is writable, and with ``--learn`` that
+the settings load and the policy's weights can be replaced by learned ones. With ``--fake-arm``
+a push or lift policy gets its task's scene (cube, target marker, start pose).
 Ctrl-C, SIGTERM or SIGHUP stops every node, the policy node first (it leaves the arm holding its
 last safe command), then the arm, the learner (it writes its checkpoint) and the recorder (it
 finishes its files); a node that does not stop in time is killed. The nodes run in their own process
 group and also stop when deploy itself dies (even by SIGKILL). With ``--episodes K`` deploy ends by
-itself; a fixed ``--target`` is one episode, after which the arm holds at the goal.
+itself; a fixed ``--target`` is one episode, after which the arm holds at the goal. At the end
+``summary.json`` (episodes, successes, success rate, median control-loop latency including
+perception) goes into the recording's folder with ``--record``, else to standard output.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +40,9 @@ NODES = ("fake_arm", "recorder", "learner_node", "policy_node")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robot", required=True, help="robot config YAML, e.g. real/config/panda.yaml")
     parser.add_argument("--policy", required=True, help="exported policy file (robot-rl export ... --out policy.pt)")
+    parser.add_argument("--perception", metavar="MODEL",
+                        help="perception model (robot-rl perception-train) finding the cube in the camera's colour "
+                             "and depth images; needed by panda_push and panda_lift policies")
     parser.add_argument("--fake-arm", action="store_true", help="also start the simulated arm (MuJoCo)")
     parser.add_argument("--record", metavar="DIR",
                         help="record a rosbag2 and a LeRobot v3 dataset into DIR/<date>_<time>/")
@@ -79,9 +90,12 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     except ModuleNotFoundError as error:
         raise ModuleNotFoundError(f"deploy needs the ROS 2 package ({error}); install it with "
                                   "pip install -e '.[ros]' (robot_rl_ros lives in real/)") from None
+    from robot_rl_ros.policy_node import check_perception
+
     robot = str(Path(args.robot).resolve())
     config = load_robot(robot)
-    module, metadata, _ = load_checked_policy(args.policy, config)
+    module, metadata, task = load_checked_policy(args.policy, config)
+    check_perception(task, args.perception or "", config)  # a model that does not fit stops here
     if args.resume and not args.learn:
         raise ValueError("--resume continues a learner run; give --learn CONFIG too")
     if args.learn:
@@ -100,8 +114,12 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         fake = {**common, "camera_hz": args.camera_hz}
         if args.target:
             fake["target"] = list(args.target[:3])
+        if task.perceives:
+            fake.update(_task_scene(metadata))
         nodes.append(("fake_arm", _node_command("fake_arm", {**fake, **extra["fake_arm"]})))
     policy = {**common, "policy": str(Path(args.policy).resolve()), "episodes": args.episodes}
+    if args.perception:
+        policy["perception"] = str(Path(args.perception).resolve())
     if args.target:
         policy["target"] = list(args.target)
     if args.record:
@@ -122,6 +140,22 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         policy["learn"] = True
     nodes.append(("policy_node", _node_command("policy_node", {**policy, **extra["policy_node"]})))
     return nodes
+
+
+def _task_scene(metadata: dict) -> dict[str, object]:
+    """Fake-arm parameters that set up a cube task's scene as in training: its MJCF, the arm's
+    start pose and the cube's start range (the policy's task config over the task's defaults)."""
+    import dataclasses
+
+    import robot_rl_sim.tasks  # noqa: F401  (registers the tasks)
+    from robot_rl.envs.task import TASKS
+
+    task = TASKS.get(metadata["task"])
+    cfg = {**dataclasses.asdict(task.config_class()), **metadata.get("task_config", {})}
+    scene = {"scene": task.scene, "initial_arm": list(cfg["initial_arm"])}
+    if "cube_low" in cfg:
+        scene["cube_range"] = [*cfg["cube_low"], *cfg["cube_high"]]
+    return scene
 
 
 STOP_ORDER = ("policy_node", "fake_arm", "learner_node", "recorder")
@@ -169,8 +203,31 @@ def _recordings(root: Path, before: set[Path]) -> str:
     return f"{episodes} episode(s) recorded in {runs[-1]}"
 
 
+def _add_summary(nodes: list[tuple[str, list[str]]], path: Path) -> list[tuple[str, list[str]]]:
+    return [(name, command + ["-p", f"summary:={path}"] if name == "policy_node" else command)
+            for name, command in nodes]
+
+
+def _report(summary: Path, record: Path | None, before: set[Path]) -> str:
+    """Put the policy node's summary into the recording (or print it); a phrase saying where."""
+    if not summary.is_file():
+        return "no summary (the policy node wrote none)"
+    text = summary.read_text()
+    runs = sorted(set(record.iterdir()) - before) if record is not None and record.is_dir() else []
+    if runs:
+        (runs[-1] / "summary.json").write_text(text)
+        return f"summary in {runs[-1] / 'summary.json'}"
+    print(json.dumps(json.loads(text)))
+    return "summary printed"
+
+
 def run(args: argparse.Namespace) -> int:
-    nodes = plan(args)
+    with tempfile.TemporaryDirectory(prefix="robot_rl_deploy_") as tmp:
+        return _run(args, Path(tmp) / "summary.json")
+
+
+def _run(args: argparse.Namespace, summary: Path) -> int:
+    nodes = _add_summary(plan(args), summary)
     record = Path(args.record).resolve() if args.record else None
     before = set(record.iterdir()) if record is not None else set()
     received: list[int] = []
@@ -204,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     saved = _recordings(record, before) if record is not None else "nothing recorded (no --record)"
+    saved += "; " + _report(summary, record, before)
     forced = f"; {', '.join(killed)} did not stop within its time and was killed" if killed else ""
     if failed is not None:
         raise RuntimeError(f"{failed[0]} exited with code {failed[1]} (its error is printed above); all nodes "

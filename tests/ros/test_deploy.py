@@ -4,6 +4,7 @@ Plus the errors that must stop a deployment before the robot moves."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -99,6 +100,16 @@ def test_policy_reaches_goals_on_fake_arm_and_recordings_match(reach_policy: Pat
     assert png.startswith(b"\x89PNG")
     cv2 = pytest.importorskip("cv2")
     assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).shape == (24, 32, 3)
+
+
+def test_deploy_without_recording_prints_the_summary(reach_policy: Path, ros_env: dict[str, str]) -> None:
+    result = deploy("--policy", str(reach_policy), "--fake-arm", "--camera-hz", "0", "--episodes", "1",
+                    "--target", *map(str, GOALS[0]), env=ros_env, timeout=150)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["episodes"], summary["successes"], summary["success_rate"]) == (1, 1, 1.0)
+    assert summary["median_latency_ms"] > 0
+    assert "nothing recorded (no --record); summary printed" in result.stderr
 
 
 def test_deploy_refuses_bad_inputs_before_starting_anything(reach_policy: Path, ros_env: dict[str, str],

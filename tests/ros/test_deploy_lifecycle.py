@@ -5,6 +5,7 @@ starts the next episode."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,15 @@ def test_episodes_k_ends_deploy_by_itself_with_a_fixed_target(reach_policy: Path
     assert nodes and not any(alive(pid) for pid in nodes)
     assert recorded(tmp_path / "rec") == (["episode_000000"], 1)
     assert time.monotonic() - started < 150
+    # The policy node's summary lands beside the recording.
+    (run_dir,) = (tmp_path / "rec").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["task"], summary["episodes"], summary["successes"], summary["success_rate"]) == (
+        "panda_reach", 1, 1, 1.0)
+    assert summary["success_judged_from"] == "the measured tool position"
+    assert 0 < summary["median_latency_ms"] <= summary["p95_latency_ms"] < 1000 * 0.05  # within a control period
+    assert summary["median_perception_ms"] is None and summary["control_steps"] > 0
+    assert f"summary in {run_dir / 'summary.json'}" in text
 
 
 def test_a_new_goal_on_the_target_topic_starts_the_next_episode(reach_policy: Path, processes) -> None:
