@@ -219,3 +219,21 @@ def test_push_policy_metadata_matches_the_builder(still_push: Path) -> None:
     _, meta = load_policy(still_push)
     assert {k: meta["task_config"][k] for k in PUSH} == PUSH
     assert (meta["observation_dim"], meta["action_dim"]) == (33, 3)
+
+
+def test_deploy_plans_the_push_scene_and_the_perception_model(still_push: Path, models: dict[str, Path]) -> None:
+    import argparse
+
+    from robot_rl.cli.deploy import add_arguments, plan
+    from robot_rl_sim.constants import panda
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--robot", str(ROBOT), "--policy", str(still_push), "--perception", str(models["push"]),
+                              "--fake-arm", "--target", *map(str, GOAL), "--param", "fake_arm.cube:=[0.5, 0.0]"])
+    commands = dict(plan(args))
+    fake, node = " ".join(commands["fake_arm"]), " ".join(commands["policy_node"])
+    assert "scene:=panda/scene_push.xml" in fake and "cube:=[0.5, 0.0]" in fake
+    assert f"initial_arm:={list(panda.TABLE_READY_QPOS)}" in fake and "cube_range:=[0.4, -0.15, 0.6, 0.15]" in fake
+    assert f"target:={list(GOAL)}" in fake
+    assert f"perception:={models['push'].resolve()}" in node
