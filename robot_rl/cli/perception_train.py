@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                         **evaluate(estimator, held_out_unseen, baseline)},
     }
     report["task_overrides"] = simulated_error(estimator, held_out)
-    estimator = KeypointEstimator(replace(info, evaluation=_plain(report)), estimator.net)
+    estimator = KeypointEstimator(replace(info, evaluation=report), estimator.net)
     out.mkdir(parents=True, exist_ok=True)
     path = estimator.save(out / "perception.pt")
     (out / "perception_eval.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -198,15 +198,6 @@ def _head(frames, count: int):
     from dataclasses import fields, replace
 
     return replace(frames, **{f.name: getattr(frames, f.name)[:count] for f in fields(frames)})
-
-
-def _plain(value):
-    """JSON-like data with tuples as lists (what a weights-only file can hold)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _cm(value) -> str:

@@ -61,7 +61,8 @@ class EstimatorInfo:
         return tuple(k.name for k in self.keypoints)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain Python values only (what a weights-only file may hold)."""
+        return _plain(asdict(self))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EstimatorInfo:
@@ -71,6 +72,16 @@ class EstimatorInfo:
         raw["intrinsics"] = tuple(raw["intrinsics"])
         raw["cam_to_world"] = tuple(tuple(r) for r in raw["cam_to_world"])
         return cls(**raw)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        return value.item()
+    return value
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,9 @@ def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Heat-map logits float[n, K, h, w] -> image pixels float[n, K, 2] (u, v) and confidence
-    float[n, K]: the softmax mass within WINDOW cells of the peak (1: all of it there; a
-    keypoint the network cannot place spreads its mass and scores low). The position is the
+    float[n, K]: the softmax mass within WINDOW cells of the peak beyond what a flat heat-map
+    puts there, rescaled to [0, 1] (1: all of it there; 0: no more than chance; training spreads
+    the mass of keypoints it cannot see). The position is the
     softmax-weighted mean over that window, so a second blob elsewhere does not pull it."""
     n, k, h, w = logits.shape
     prob = torch.softmax(logits.reshape(n, k, -1).float(), dim=2).reshape(n, k, h, w)
@@ -100,4 +101,6 @@ def decode(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mass = local.sum(dim=(2, 3))
     cx = (local * xs).sum(dim=(2, 3)) / mass.clamp_min(1e-12)
     cy = (local * ys).sum(dim=(2, 3)) / mass.clamp_min(1e-12)
-    return cell_to_pixel(torch.stack([cx, cy], dim=-1)), mass
+    chance = near.sum(dim=(2, 3)).float() / (h * w)  # the mass a flat heat-map puts there
+    confidence = ((mass - chance) / (1.0 - chance).clamp_min(1e-6)).clamp(0.0, 1.0)
+    return cell_to_pixel(torch.stack([cx, cy], dim=-1)), confidence

@@ -6,10 +6,11 @@ measure it on held-out frames.
 
 ``frames`` is anything with the fields of ``robot_rl_sim.perception_data.Frames`` (rgb, depth,
 pixels, points, visible, intrinsics, cam_to_world; numpy or torch). The loss per keypoint in the
-image: cross-entropy between the heat-map's softmax and a Gaussian (one cell wide) around the true
-pixel, plus the L1 distance of the whole-map soft-argmax from it (in cells). Keypoints outside the
-image add nothing; hidden ones are trained where they would be seen (amodal), but measured
-separately: lifting a hidden point with depth lands on whatever hides it.
+image: the KL divergence of the heat-map's softmax from a Gaussian (one cell wide) around the true
+pixel (0 when they match), plus the L1 distance of the whole-map soft-argmax from it (in cells).
+Hidden and off-image keypoints are fitted to a uniform heat-map: the network learns to say it does
+not see them (low confidence) rather than guess, since lifting a hidden point with depth lands on
+whatever hides it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def fit(estimator: KeypointEstimator, frames: Any, steps: int, batch_size: int =
     n, h, w = depth.shape
     if n == 0:
         raise ValueError("no training frames")
-    in_image = geometry.inside(pixels, h, w)
+    visible = _tensor(frames.visible, torch.bool) if hasattr(frames, "visible") else geometry.inside(pixels, h, w)
     net = estimator.net
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -53,7 +54,7 @@ def fit(estimator: KeypointEstimator, frames: Any, steps: int, batch_size: int =
     for _ in range(steps):
         idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
         logits = net(make_inputs(rgb[idx], depth[idx]))
-        loss = keypoint_loss(logits, pixels[idx], in_image[idx])
+        loss = keypoint_loss(logits, pixels[idx], visible[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -66,21 +67,23 @@ def fit(estimator: KeypointEstimator, frames: Any, steps: int, batch_size: int =
     return losses
 
 
-def keypoint_loss(logits: torch.Tensor, pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Heat-map logits float[b, K, h, w], true pixels float[b, K, 2], bool[b, K] which count."""
+def keypoint_loss(logits: torch.Tensor, pixels: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Heat-map logits float[b, K, h, w], true pixels float[b, K, 2] and bool[b, K] which are
+    visible. A hidden or off-image keypoint's heat-map is fitted to the uniform distribution, so
+    the network learns to spread its mass (low confidence) when it cannot see the point."""
     b, k, h, w = logits.shape
-    cells = pixel_to_cell(pixels)
+    cells = pixel_to_cell(torch.nan_to_num(pixels, nan=-1e3, posinf=-1e3, neginf=-1e3))
     ys = torch.arange(h, dtype=logits.dtype).view(1, 1, h, 1)
     xs = torch.arange(w, dtype=logits.dtype).view(1, 1, 1, w)
     target = torch.exp(-((xs - cells[..., 0, None, None]) ** 2 + (ys - cells[..., 1, None, None]) ** 2)
                        / (2 * SIGMA**2))
     target = target / target.sum(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+    target = torch.where(visible[..., None, None], target, torch.full_like(target, 1.0 / (h * w)))
     log_prob = F.log_softmax(logits.reshape(b, k, -1), dim=2)
-    cross_entropy = -(target.reshape(b, k, -1) * log_prob).sum(dim=2)
-    coord = (soft_argmax(logits) - cells).abs().sum(dim=2)
-    per_point = cross_entropy + COORD_WEIGHT * coord
-    weight = mask.float()
-    return (per_point * weight).sum() / weight.sum().clamp_min(1.0)
+    target = target.reshape(b, k, -1)
+    divergence = (target * (torch.log(target.clamp_min(1e-12)) - log_prob)).sum(dim=2)  # 0 when it matches
+    coord = (soft_argmax(logits) - cells).abs().sum(dim=2) * visible
+    return (divergence + COORD_WEIGHT * coord).mean()
 
 
 def mean_points(frames: Any) -> np.ndarray:
