@@ -1,7 +1,7 @@
 """``robot-rl perception-train``: train a keypoint estimator on randomised simulator renders and
 measure it on held-out ones.
 
-    robot-rl perception-train --task panda_push --out runs/perception/panda_push
+    robot-rl perception-train --task panda_push            # writes runs/perception/panda_push/
     robot-rl perception-train --task panda_push --out runs/perception/push_quick --frames 1000 --steps 400 \\
         --eval-camera-pos 1.3 -0.9 0.9 --eval-colors cube=0.1,0.3,0.9 table=0.8,0.8,0.75
 
@@ -21,7 +21,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="panda_push or panda_lift")
-    parser.add_argument("--out", required=True, help="new output directory")
+    parser.add_argument("--out", help="new output directory (default runs/perception/TASK)")
     parser.add_argument("--camera", default="front", help="the task's camera to train for (default front)")
     parser.add_argument("--image-size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"))
     parser.add_argument("--frames", type=int, default=3000, help="training frames to render")
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     check_arguments(args)
     colors = parse_colors(args.eval_colors)
-    out = Path(args.out)
+    out = Path(args.out or f"runs/perception/{args.task}")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"--out {out} already exists and is not empty; choose a new directory")
     from robot_rl_sim.perception_data import FrameSource, Randomization, View
