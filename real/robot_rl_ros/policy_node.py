@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -360,7 +361,8 @@ class PolicyNode:
                 estimate = self.perception.estimate()
                 if estimate.problem is not None:
                     self.perception_holds += 1
-                    self.warn.warning("perception", "holding: %s", estimate.problem)
+                    # One throttle per kind of problem (numbers aside), so a new kind is logged at once.
+                    self.warn.warning(re.sub(r"[\d.]+", "#", estimate.problem), "holding: %s", estimate.problem)
                     self.hold(reading, age, estimate.problem)
                     continue
                 seen = estimate.points

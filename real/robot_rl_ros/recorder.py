@@ -3,7 +3,7 @@
     robot-rl-recorder --ros-args -p robot:=real/config/panda.yaml -p output:=runs/deploy
 
 Each run writes a new folder ``output/<date>_<time>/`` with ``rosbag2/episode_NNNNNN/`` (one
-complete bag per episode: joint states, camera, commands, transitions, e-stop, teleop) and
+complete bag per episode: joint states, camera (colour, depth, info), commands, transitions, e-stop, teleop) and
 ``lerobot/`` with, per control step, ``observation.state``, ``observation.policy``,
 ``observation.images.<camera>`` (when a camera publishes), ``action`` (executed),
 ``policy_action``, ``intervention``, ``next.reward``, ``next.done``, ``next.success``, ``hold`` and
@@ -68,6 +68,7 @@ def recorded_topics(config: RobotConfig) -> list[tuple[str, str, Any]]:
     command_type = M.FLOAT64_ARRAY if config.command_interface == "commands" else M.JOINT_TRAJECTORY
     return [
         (t.joint_states, M.JOINT_STATE, SENSOR_DATA), (t.image, M.IMAGE, SENSOR_DATA),
+        (t.depth, M.IMAGE, SENSOR_DATA), (t.camera_info, M.CAMERA_INFO, SENSOR_DATA),
         (config.command_topic, command_type, DEFAULT), (t.transition, M.FLOAT64_ARRAY, TRANSITION_QOS),
         (t.estop, M.BOOL, DEFAULT), (t.estop_reset, M.BOOL, DEFAULT), (t.holding, M.BOOL, DEFAULT),
         (t.target, M.FLOAT64_ARRAY, DEFAULT), (t.teleop_twist, M.TWIST, DEFAULT),

@@ -78,6 +78,8 @@ def test_policy_reaches_goals_on_fake_arm_and_recordings_match(reach_policy: Pat
     assert [(t.episode, t.step) for t in in_bags] == [(t.episode, t.step) for t in transitions]
     first = read_bag(bags[0])
     assert len(first[CONFIG.topics.joint_states]) > 100 and first[CONFIG.topics.image]
+    depth, info = first[CONFIG.topics.depth][-1], first[CONFIG.topics.camera_info][-1]
+    assert (depth.encoding, depth.width, depth.height, info.width, info.height) == ("32FC1", 32, 24, 32, 24)
     assert len(first[CONFIG.command_topic]) == sum(t.episode == 0 for t in transitions)
 
     # LeRobot v3, read back with pyarrow: every published step, value for value.
