@@ -25,6 +25,7 @@ import mujoco
 import numpy as np
 import torch
 
+from robot_rl.perception import geometry
 from robot_rl_sim.constants import panda
 from robot_rl_sim.rendering import DepthRenderer, camera_extrinsics, camera_intrinsics
 
@@ -216,8 +217,9 @@ class FrameSource:
             rgb, depth, pose = self.renderer.render_rgbd(self.camera, states.qpos[i:i + 1], states.mocap_pos[i:i + 1])
             intrinsics = camera_intrinsics(self.model, self.camera, h, w)
             marked, reported = self._keypoints(states.qpos[i], states.mocap_pos[i])
-            pixels, z = _project(marked, intrinsics, pose[0])
-            at = _depth_at(depth[0], pixels)
+            pixels, z = geometry.project(torch.as_tensor(marked)[None], intrinsics, torch.as_tensor(pose))
+            at = geometry.sample_depth(torch.as_tensor(depth), pixels, window=0)
+            pixels, z, at = pixels[0].numpy(), z[0].numpy(), at[0].numpy()
             out.visible[i] = (z > 0) & np.isfinite(at) & (np.abs(at - z) < VISIBLE_TOLERANCE)
             out.rgb[i], out.depth[i] = self._corrupt(rgb[0], depth[0], rng)
             out.cam_to_world[i], out.pixels[i], out.points[i], out.intrinsics[i] = pose[0], pixels, reported, intrinsics
@@ -376,22 +378,3 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     image = sum(kernel[j] * padded[j:j + image.shape[0]] for j in range(len(x)))
     padded = np.pad(image, ((0, 0), (radius, radius), (0, 0)), mode="edge")
     return sum(kernel[j] * padded[:, j:j + image.shape[1]] for j in range(len(x)))
-
-
-def _project(points: np.ndarray, intrinsics, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    world_to_cam = np.linalg.inv(cam_to_world)
-    cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    fx, fy, cx, cy = intrinsics
-    z = cam[:, 2]
-    return np.stack([fx * cam[:, 0] / z + cx, fy * cam[:, 1] / z + cy], axis=1), z
-
-
-def _depth_at(depth: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    h, w = depth.shape
-    u, v = np.rint(pixels[:, 0]).astype(int), np.rint(pixels[:, 1]).astype(int)
-    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    out = np.full(len(pixels), np.nan)
-    out[ok] = depth[v[ok], u[ok]]
-    return out
-
-
