@@ -26,6 +26,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("target", default_value="[]", description="goals [x, y, z, ...] (m); [] reads "
                               "them from the target topic"),
         DeclareLaunchArgument("episodes", default_value="0", description="stop after this many episodes (0: run on)"),
+        DeclareLaunchArgument("perception", default_value="", description="perception model finding the cube in "
+                              "the colour and depth images (robot-rl perception-train); push and lift need one"),
         DeclareLaunchArgument("record_dir", default_value="runs/deploy", description="recordings go here"),
         DeclareLaunchArgument("storage", default_value="mcap", description="rosbag2 storage: mcap or sqlite3"),
         Node(package="robot_rl_ros", executable="recorder", name="recorder", output="screen", parameters=[{
@@ -34,5 +36,6 @@ def generate_launch_description() -> LaunchDescription:
         Node(package="robot_rl_ros", executable="policy_node", name="policy_node", output="screen", parameters=[{
             "robot": robot, "policy": LaunchConfiguration("policy"), "target": LaunchConfiguration("target"),
             "episodes": LaunchConfiguration("episodes"), "wait_for_recorder_s": 60.0,
+            "perception": LaunchConfiguration("perception"),
         }]),
     ])
