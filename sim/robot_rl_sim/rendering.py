@@ -199,7 +199,8 @@ class DepthRenderer(SceneRenderer):
     def render_rgbd(self, camera: str, qpos: np.ndarray, mocap_pos: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Worlds given by qpos float[n, nq] and mocap_pos float[n, nmocap, 3] ->
-        rgb uint8[n, H, W, 3], depth float32[n, H, W] (metres, z-depth) and camera-to-world
+        rgb uint8[n, H, W, 3], depth float32[n, H, W] (metres, z-depth; 0 where nothing is
+        within the far clipping plane, as a depth camera reports no return) and camera-to-world
         poses float64[n, 4, 4] (see :func:`camera_extrinsics`)."""
         n = qpos.shape[0]
         images = np.empty((n, self.height, self.width, 3), dtype=np.uint8)
@@ -209,8 +210,10 @@ class DepthRenderer(SceneRenderer):
             mujoco.mjr_readPixels(images[i], buffers[i], self._viewport, self._mjr)
             poses[i] = camera_extrinsics(self.model, self._data, camera)
         rows = slice(None, None, -1)  # OpenGL rows run bottom-up
-        return (np.ascontiguousarray(images[:, rows]),
-                depth_to_metres(np.ascontiguousarray(buffers[:, rows]), self.model), poses)
+        buffers = np.ascontiguousarray(buffers[:, rows])
+        depth = depth_to_metres(buffers, self.model)
+        depth[buffers >= 1.0] = 0.0  # nothing there (the far plane): no reading, as a depth camera reports
+        return np.ascontiguousarray(images[:, rows]), depth, poses
 
     def intrinsics(self, camera: str) -> tuple[float, float, float, float]:
         """(fx, fy, cx, cy) of ``camera`` at this renderer's image size."""

@@ -88,8 +88,6 @@ class WarpRenderer:
             self._m = mjw.put_model(model)
         self._batches: dict[tuple[str, int], _Batch] = {}
         self._datas: dict[int, mjw.Data] = {}
-        extent = model.stat.extent
-        self._far = float(model.vis.map.zfar * extent)
 
     def render(self, camera: str, qpos: torch.Tensor | np.ndarray,
                mocap_pos: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
@@ -101,14 +99,14 @@ class WarpRenderer:
     def render_rgbd(self, camera: str, qpos: torch.Tensor | np.ndarray,
                     mocap_pos: torch.Tensor | np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """rgb uint8[n, H, W, 3] and depth float32[n, H, W]: metres along the camera's viewing
-        axis (z-depth, as :func:`robot_rl_sim.rendering.depth_to_metres`), the far clip plane
-        where the ray hits nothing. Needs ``depth=True``."""
+        axis (z-depth, as :func:`robot_rl_sim.rendering.depth_to_metres`), 0 where the ray
+        hits nothing (no reading, as the EGL renderer and depth cameras report). Needs ``depth=True``."""
         if not self._depth:
             raise ValueError("this WarpRenderer was created without depth=True")
         batch, n = self._trace(camera, qpos, mocap_pos)
         rgb = wp.to_torch(batch.rgb, requires_grad=False)[:n].clone()
         depth = wp.to_torch(batch.context.depth_data, requires_grad=False)[:n].reshape(n, self.height, self.width)
-        return rgb, torch.where(depth > 0, depth, torch.full_like(depth, self._far))
+        return rgb, torch.where(depth > 0, depth, torch.zeros_like(depth))
 
     def _trace(self, camera: str, qpos, mocap_pos) -> tuple[_Batch, int]:
         qpos = torch.as_tensor(qpos)
