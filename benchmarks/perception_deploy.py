@@ -90,7 +90,11 @@ def deploy_once(args, cube: list[float], target: list[float], work: Path, index:
                "--target", *map(str, target), "--param", f"fake_arm.cube:={cube}",
                "--param", f"fake_arm.ground_truth:={truth}"]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
+    try:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
+        rc, stderr = result.returncode, result.stderr
+    except subprocess.TimeoutExpired as expired:  # e.g. the node held all along: a failed episode
+        rc, stderr = "timeout", (expired.stderr or b"").decode(errors="replace")
     wall = time.perf_counter() - started
     summaries = sorted(record.glob("**/summary.json"))
     summary = json.loads(summaries[-1].read_text()) if summaries else {}
@@ -98,8 +102,9 @@ def deploy_once(args, cube: list[float], target: list[float], work: Path, index:
     if truth.is_file() and truth.stat().st_size > 0:
         final = np.loadtxt(truth, delimiter=",", ndmin=2)[-1, 1:]
         true_success = bool(np.linalg.norm(final[:2] - np.array(target[:2])) < args.success_distance)
-    return {"cube": cube, "target": target, "rc": result.returncode, "wall_s": wall, "summary": summary,
-            "true_success": true_success, "stderr_tail": result.stderr[-400:] if result.returncode else ""}
+    holds = stderr.count("holding:")
+    return {"cube": cube, "target": target, "rc": rc, "wall_s": wall, "summary": summary,
+            "true_success": true_success, "hold_messages": holds, "stderr_tail": stderr[-400:] if rc else ""}
 
 
 def main() -> int:
@@ -110,7 +115,7 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--success-distance", type=float, default=0.05)
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per deploy run")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per deploy run (an episode is 5 s)")
     parser.add_argument("--out", default="perception_deploy.json")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")

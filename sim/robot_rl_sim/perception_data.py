@@ -137,6 +137,7 @@ class FrameSource:
         """(fx, fy, cx, cy) of the model's camera, unrandomised."""
         nominal = mujoco.MjData(self.base)
         mujoco.mj_kinematics(self.base, nominal)
+        mujoco.mj_camlight(self.base, nominal)  # camera poses are computed here, not in mj_kinematics
         self.nominal_pose = camera_extrinsics(self.base, nominal, camera)
         """float64[4, 4] camera-to-world pose of the model's camera (OpenCV frame), unrandomised."""
         self._cube_body = self.model.body("cube").id

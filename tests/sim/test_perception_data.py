@@ -73,3 +73,15 @@ def test_unknown_task_and_camera_are_named():
         FrameSource("panda_reach")
     with pytest.raises(ValueError, match="no camera named 'side'"):
         FrameSource("panda_push", camera="side")
+
+
+def test_the_nominal_camera_is_the_unrandomised_frames_camera(states):
+    source = FrameSource("panda_push", (64, 64), randomization=Randomization.none())
+    try:
+        frames = source.render(states, seed=0)
+        pose, intrinsics = source.nominal_pose, source.nominal_intrinsics
+    finally:
+        source.close()
+    np.testing.assert_allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(frames.cam_to_world[0], pose, atol=1e-9)
+    np.testing.assert_allclose(frames.intrinsics[0], intrinsics)
