@@ -10,9 +10,11 @@ The policy must be a ``panda_push`` policy trained with ``observation: perceived
   to the true one (no simulated error), ``--episodes`` episodes over fresh resets.
 - **Fake arm, from the camera**: the same cube starts and targets (drawn from the task's ranges
   with ``--seed``), one ``robot-rl deploy --fake-arm --perception MODEL --episodes 1`` per episode
-  (the fake arm cannot reset its scene); success is read twice: as the policy node judged it from
-  the estimated cube (``summary.json``) and from the true cube in the fake arm's ground-truth file,
-  which no robot node reads (final cube within the task's success distance of the target).
+  (the fake arm cannot reset its scene), run for the whole episode as in simulation
+  (``end_on_success:=false``); success is read twice: as the policy node judged it from the
+  estimated cube (``summary.json``) and from the true cube in the fake arm's ground-truth file,
+  which no robot node reads (final cube within the task's success distance of the target). A run
+  that does not end in time (the node held because it lost the cube) is a failed episode.
 
 Prints both success rates, their ratio (goal ≥ 0.9) and the control loop's latency; writes JSON.
 """
@@ -88,7 +90,7 @@ def deploy_once(args, cube: list[float], target: list[float], work: Path, index:
     command = [sys.executable, "-m", "robot_rl.cli.main", "deploy", "--robot", args.robot, "--policy", args.policy,
                "--perception", args.perception, "--fake-arm", "--episodes", "1", "--record", str(record),
                "--target", *map(str, target), "--param", f"fake_arm.cube:={cube}",
-               "--param", f"fake_arm.ground_truth:={truth}"]
+               "--param", f"fake_arm.ground_truth:={truth}", "--param", "policy_node.end_on_success:=false"]
     started = time.perf_counter()
     try:
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)

@@ -162,6 +162,36 @@ def test_node_holds_on_stale_low_confidence_and_missing_estimates(still_push: Pa
     assert summary["success_judged_from"] == "the estimated cube" and summary["median_perception_ms"] is not None
 
 
+def test_an_episode_whose_cube_is_lost_still_ends_at_its_time_limit(still_push: Path, models: dict[str, Path],
+                                                                     ros_env) -> None:
+    """Before the first sighting the node waits; once the episode runs, its time runs on while the
+    node holds (the arm may be what hides the cube), and it ends judged on the last estimate."""
+    calls = []
+
+    def detect(rgb: Any, depth: Any, cam_to_world: Any = None, **kwargs: Any) -> Any:
+        calls.append(1)
+        seen = 3 <= len(calls) < 8  # nothing at first, then the cube for a few frames, then never again
+        cube = np.array(GOAL) if seen else np.full(3, np.nan)  # seen on the goal: a success
+        return detections({"cube": cube, "target": np.full(3, np.nan)}, {"cube": 0.9 if seen else 0.0,
+                                                                         "target": 0.0})
+
+    probe = Probe()
+    robot = RobotAndCamera(probe)
+    node = make_node(still_push, models["push"], episodes=1, episode_length_s=1.0, end_on_success=False)
+    replace_detect(node, detect)
+    run = NodeThread(node).start()
+    try:
+        run.thread.join(20)
+        assert not run.thread.is_alive(), "the episode never ended after the cube was lost"
+    finally:
+        run.close()
+        robot.close()
+        probe.close()
+    assert run.error is None and run.result == 0, run.error
+    assert node.outcomes == [True]  # judged on the last estimate: the cube on the goal
+    assert node.perception_holds >= 20 - 5  # most of the episode's 20 steps were held
+
+
 def test_perception_models_that_do_not_fit_are_refused_before_the_node_starts(
         still_push: Path, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
