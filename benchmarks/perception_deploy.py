@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,11 +93,16 @@ def deploy_once(args, cube: list[float], target: list[float], work: Path, index:
                "--target", *map(str, target), "--param", f"fake_arm.cube:={cube}",
                "--param", f"fake_arm.ground_truth:={truth}", "--param", "policy_node.end_on_success:=false"]
     started = time.perf_counter()
+    # Its own DDS domain per run: nothing left over from another run can reach its nodes.
+    env = dict(os.environ, ROS_DOMAIN_ID=str(100 + index % 100))
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
-        rc, stderr = result.returncode, result.stderr
-    except subprocess.TimeoutExpired as expired:  # e.g. the node held all along: a failed episode
-        rc, stderr = "timeout", (expired.stderr or b"").decode(errors="replace")
+        _, stderr = process.communicate(timeout=args.timeout)
+        rc = process.returncode
+    except subprocess.TimeoutExpired:  # e.g. the node never saw the cube: a failed episode
+        process.send_signal(signal.SIGTERM)  # deploy stops its nodes and prints its summary
+        _, stderr = process.communicate(timeout=30)
+        rc = "timeout"
     wall = time.perf_counter() - started
     summaries = sorted(record.glob("**/summary.json"))
     summary = json.loads(summaries[-1].read_text()) if summaries else {}

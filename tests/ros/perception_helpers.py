@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from ros_helpers import Stop
 from torch import nn
 
 PUSH = {"action_space": "ee", "gripper_action": False, "observation": "perceived"}
@@ -117,24 +118,11 @@ def push_policy(path: Path, actor: nn.Module) -> Path:
     return export_actor(Holder(actor), path, "panda_push", "policy", "tests", overrides=PUSH)
 
 
-class StopFlag:
-    """What a node's loop reads from :class:`robot_rl_ros.node.Shutdown`, without signal handlers."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self.event.wait(seconds)
-
-
 class NodeThread:
     """A policy node built and spun in this process (its estimator can be replaced)."""
 
     def __init__(self, node: Any) -> None:
-        self.node, self.stop = node, StopFlag()
+        self.node, self.stop = node, Stop()
         self.error: BaseException | None = None
         self.result: int | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

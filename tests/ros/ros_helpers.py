@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,3 +77,16 @@ class Probe:
 
     def close(self) -> None:
         self.transport.close()
+
+
+class Stop:
+    """A node's shutdown flag without the signal handlers of ``robot_rl_ros.node.Shutdown``."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self.event.wait(seconds)

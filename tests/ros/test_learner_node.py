@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from ros_helpers import wait_for
+from ros_helpers import Stop, wait_for
 
 from robot_rl_ros import messages as M
 from robot_rl_ros import weights as W
@@ -66,19 +66,6 @@ class NoNetwork:
 
     def close(self) -> None:
         pass
-
-
-class Stop:
-    """A node's shutdown flag without the signal handlers of ``node.Shutdown``."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self.event.wait(seconds)
 
 
 def record(episode: int, step: int, intervention: bool, done: bool = False, success: bool = False) -> Transition:
