@@ -162,7 +162,6 @@ class RewardWrapper:
         self.env.close()
 
     def learning_metrics(self) -> dict[str, float]:
-        """``reward_learning/<term>/<counter>`` of every online learner, for training logs."""
         """``reward_learning/<term>/<counter>`` of every online learner and
         ``reward_diagnostics/<term>/<counter>`` of every module with ``diagnostics()``, for training logs."""
         out = {f"reward_learning/{name}/{key}": value for name, learner in self.learners.items()
@@ -231,7 +230,6 @@ class RewardWrapper:
                 self._reset_module(term, done.nonzero().squeeze(1), obs)
         info["reward_terms"] = terms
         return obs, reward, terminated, truncated, info
-
 
     def _reset_module(self, term: RewardTerm, env_ids: torch.Tensor, obs: Obs) -> None:
         """Reset ``term``'s module for worlds ``env_ids`` int64[n], which the env has just reset
