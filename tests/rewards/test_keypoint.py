@@ -441,12 +441,14 @@ def estimator_file(path: Path, task: str) -> Path:
     return KeypointEstimator(info).save(path)
 
 
-def test_keypoint_launch_files_build_envs_with_task_weight_zero(tmp_path: Path) -> None:
+def test_keypoint_launch_files_build_envs_with_task_weight_zero(tmp_path: Path, monkeypatch) -> None:
     cfg = load(TrainConfig, LAUNCH / "panda_push_keypoint.yaml")
     (module,) = cfg.rewards.modules
     assert cfg.rewards.task_weight == 0.0 and module.name == "keypoint" and "detector" in module.options
-    with pytest.raises(FileNotFoundError, match="perception-train"):
-        build_env(cfg, num_envs=1)
+    with monkeypatch.context() as here:
+        here.chdir(tmp_path)  # the launch file's relative model path, where no model was trained
+        with pytest.raises(FileNotFoundError, match="perception-train"):
+            build_env(cfg, num_envs=1)
     # A model for panda_push (here untrained) sets camera and image size; one for another task is refused.
     model = estimator_file(tmp_path / "push.pt", "panda_push")
     env = build_env(load(TrainConfig, LAUNCH / "panda_push_keypoint.yaml",

@@ -161,7 +161,8 @@ def test_fake_arm_publishes_depth_and_camera_info_that_match_the_renderer(proces
                                                                        in_camera[2])
     r, g, b = rgb[row, col].astype(int)
     assert r > 2 * g and r > 2 * b, rgb[row, col]  # the red cube is seen there
-    assert np.isfinite(metres).all() and metres.min() > 0.5  # nothing closer than the table's edge
+    assert np.isfinite(metres).all() and metres[metres > 0].min() > 0.5  # nothing closer than the table's edge
+    assert (metres == 0).any()  # no reading where nothing is within the far plane, as depth cameras report
 
     # Ground truth goes to the file only: the cube rests where it was put.
     rows = np.loadtxt(truth, delimiter=",", ndmin=2)
