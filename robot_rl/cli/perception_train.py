@@ -123,15 +123,17 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.steps, desc="train", unit="batch") as bar:
         losses = fit(estimator, train, args.steps, args.batch_size, args.lr, args.seed, progress=bar.update)
     baseline = mean_points(train)
+    predicted = predict(estimator, held_out)
+    predicted_unseen = predict(estimator, held_out_unseen)
     report = {
         "task": args.task, "camera": args.camera, "image_size": list(size), "training_frames": args.frames,
         "steps": args.steps, "randomized": not args.no_randomize,
-        "in_distribution": evaluate(estimator, held_out, baseline),
+        "in_distribution": evaluate(estimator, held_out, baseline, predicted),
         "unseen_view": {"camera_pos": list(args.eval_camera_pos), "camera_lookat": list(args.eval_camera_lookat),
                         "colors": {k: list(v) for k, v in colors.items()},
-                        **evaluate(estimator, held_out_unseen, baseline)},
+                        **evaluate(estimator, held_out_unseen, baseline, predicted_unseen)},
     }
-    report["task_overrides"] = simulated_error(estimator, held_out)
+    report["task_overrides"] = simulated_error(estimator, held_out, predicted)
     estimator = KeypointEstimator(replace(info, evaluation=report), estimator.net)
     out.mkdir(parents=True, exist_ok=True)
     path = estimator.save(out / "perception.pt")
@@ -139,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
     (out / "loss.csv").write_text("step,loss\n" + "".join(f"{i},{v:.6f}\n" for i, v in enumerate(losses)))
     overlays = out / "overlays"
     overlays.mkdir(exist_ok=True)
-    for label, frames in (("in_distribution", held_out), ("unseen_view", held_out_unseen)):
-        pixels, _, _ = predict(estimator, _head(frames, 8))
+    for label, frames, (pixels, _, _) in (("in_distribution", held_out, predicted),
+                                          ("unseen_view", held_out_unseen, predicted_unseen)):
         (overlays / f"{label}.png").write_bytes(overlay_png(np.asarray(frames.rgb[:8]), np.asarray(frames.pixels[:8]),
-                                                            pixels))
+                                                            pixels[:8]))
     for label in ("in_distribution", "unseen_view"):
         for name, entry in report[label]["keypoints"].items():
             err, px, base = entry["error_3d_cm"], entry["error_px"], entry.get("baseline_error_3d_cm", {})
@@ -153,17 +155,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulated_error(estimator, frames) -> dict[str, object]:
+def simulated_error(estimator, frames, predictions) -> dict[str, object]:
     """Task overrides that simulate the estimator's cube error in training (``observation:
-    perceived``): half its variance as a per-episode offset, half as per-step noise (per axis)."""
+    perceived``): half its variance as a per-episode offset, half as per-step noise (per axis).
+    ``predictions``: ``predict(estimator, frames)``."""
     import numpy as np
-
-    from robot_rl.perception.training import predict
 
     names = estimator.info.names
     if "cube" not in names:
         return {}
-    _, points, confidence = predict(estimator, frames)
+    _, points, confidence = predictions
     i = names.index("cube")
     seen = np.asarray(frames.visible)[:, i] & (confidence[:, i] >= estimator.info.min_confidence)
     error = points[seen, i] - np.asarray(frames.points)[seen, i]
@@ -195,12 +196,6 @@ def overlay_png(rgb, true_pixels, predicted, scale: int = 3) -> bytes:
                             tile[r, c] = colour
         tiles.append(tile)
     return encode_png(np.concatenate(tiles, axis=1))
-
-
-def _head(frames, count: int):
-    from dataclasses import fields, replace
-
-    return replace(frames, **{f.name: getattr(frames, f.name)[:count] for f in fields(frames)})
 
 
 def _cm(value) -> str:

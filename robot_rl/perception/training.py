@@ -116,12 +116,14 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     return {"median": float(np.median(values)), "p95": float(np.percentile(values, 95)), "count": int(len(values))}
 
 
-def evaluate(estimator: KeypointEstimator, frames: Any, baseline: np.ndarray | None = None) -> dict[str, Any]:
+def evaluate(estimator: KeypointEstimator, frames: Any, baseline: np.ndarray | None = None,
+             predictions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Per keypoint, on frames where it is visible: 3D error (cm) and pixel error of the
     detections found with at least ``min_confidence`` (median, 95th percentile), the share found,
     and (``baseline`` float[K, 3]) the 3D error of always answering that point; the 3D error of
-    hidden keypoints is reported apart."""
-    pixels, points, confidence = predict(estimator, frames)
+    hidden keypoints is reported apart. ``predictions``: :func:`predict`'s output for ``frames``,
+    when the caller already has it."""
+    pixels, points, confidence = predict(estimator, frames) if predictions is None else predictions
     true_pixels = np.asarray(frames.pixels, dtype=np.float64)
     true_points = np.asarray(frames.points, dtype=np.float64)
     visible = np.asarray(frames.visible, dtype=bool)
