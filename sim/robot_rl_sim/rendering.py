@@ -159,8 +159,9 @@ def camera_intrinsics(model: mujoco.MjModel, camera: str, height: int, width: in
         raise ValueError(f"camera {camera!r} is orthographic; only perspective cameras have pinhole intrinsics")
     if np.any(model.cam_sensorsize[cam] > 0):
         raise ValueError(f"camera {camera!r} is defined by sensorsize/focal; only fovy cameras are supported")
-    fy = 0.5 * height / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
-    return float(fy), float(fy), (width - 1) / 2.0, (height - 1) / 2.0
+    from robot_rl.perception.geometry import intrinsics_for
+
+    return intrinsics_for(float(model.cam_fovy[cam]), height, width)
 
 
 def camera_extrinsics(model: mujoco.MjModel, data: mujoco.MjData, camera: str) -> np.ndarray:
