@@ -8,8 +8,9 @@ The policy must be a ``panda_push`` policy trained with ``observation: perceived
 
 - **Simulation, true state**: the exported policy in ``panda_push`` with the perceived cube equal
   to the true one (no simulated error), ``--episodes`` episodes over fresh resets.
-- **Fake arm, from the camera**: the same cube starts and targets (drawn from the task's ranges
-  with ``--seed``), one ``robot-rl deploy --fake-arm --perception MODEL --episodes 1`` per episode
+- **Fake arm, from the camera**: cube starts and targets drawn from the task's ranges with
+  ``--seed`` (numpy, apart from the simulation's own resets), one ``robot-rl deploy --fake-arm
+  --perception MODEL --episodes 1`` per episode
   (the fake arm cannot reset its scene), run for the whole episode as in simulation
   (``end_on_success:=false``); success is read twice: as the policy node judged it from the
   estimated cube (``summary.json``) and from the true cube in the fake arm's ground-truth file,
